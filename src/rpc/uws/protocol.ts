@@ -1,0 +1,156 @@
+// RpcServer.Protocol over the uWS WebSocket endpoint: one RPC client per WebSocket, one frame per message, encoded
+// with whatever RpcSerialization is in context (msgpack frames go out binary, JSON ones as text). Stock clients
+// (`RpcClient.layerProtocolSocket` over `Socket.layerWebSocket`) speak it unchanged.
+//
+// Bad input never reaches past one connection. A frame the serialization cannot decode (or that ends inside a
+// value), or that decodes to something other than RPC messages, or whose message makes the RPC server throw, is a
+// protocol violation that a stock client never commits: that connection gets a `Defect` response (as
+// @effect/rpc's own socket protocol sends for undecodable input; a stock client fails its pending calls with it)
+// followed by close code 1007, and nothing else is affected. Well-formed messages with an unknown RPC tag or a
+// payload that does not decode are answered by RpcServer itself (`Defect` / a per-request defect) and the
+// connection stays open.
+import * as RpcMessage from "@effect/rpc/RpcMessage"
+import * as RpcSerialization from "@effect/rpc/RpcSerialization"
+import * as RpcServer from "@effect/rpc/RpcServer"
+import * as Effect from "effect/Effect"
+import { constVoid } from "effect/Function"
+import * as Layer from "effect/Layer"
+import * as Mailbox from "effect/Mailbox"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import { UwsServer } from "./server.js"
+import { CloseCode, type Connection } from "./Connection.js"
+
+interface Client {
+  readonly connection: Connection
+  readonly parser: RpcSerialization.Parser
+  /** Decoded messages waiting to be handed to RpcServer, in arrival order. */
+  inbox: Array<RpcMessage.FromClientEncoded>
+  head: number
+  /** Whether a fiber is currently draining `inbox`. */
+  draining: boolean
+}
+
+const malformedMessage = "Malformed RPC message"
+
+const isMessage = (value: unknown): value is RpcMessage.FromClientEncoded =>
+  typeof value === "object" && value !== null && typeof (value as { _tag?: unknown })._tag === "string"
+
+export const makeProtocol: Effect.Effect<
+  RpcServer.Protocol["Type"],
+  never,
+  UwsServer | RpcSerialization.RpcSerialization | Scope.Scope
+> = Effect.gen(function*() {
+  const server = yield* UwsServer
+  const serialization = yield* RpcSerialization.RpcSerialization
+  const disconnects = yield* Mailbox.make<number>()
+  const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+  const clients = new Map<number, Client>()
+  const clientIds = new Set<number>()
+
+  let writeRequest!: (clientId: number, message: RpcMessage.FromClientEncoded) => Effect.Effect<void>
+
+  const reject = (client: Client): void => {
+    if (client.connection.closed) return
+    const encoded = client.parser.encode(RpcMessage.ResponseDefectEncoded(malformedMessage))
+    if (encoded !== undefined) client.connection.write(encoded)
+    client.connection.close(CloseCode.InvalidPayload, malformedMessage)
+  }
+
+  const deliver = (client: Client, message: RpcMessage.FromClientEncoded): Effect.Effect<void> =>
+    Effect.catchAllDefect(
+      Effect.suspend(() => writeRequest(client.connection.id, message)),
+      () => Effect.sync(() => reject(client))
+    )
+
+  // One fiber per burst of messages rather than per message; it stops (and says so) atomically with finding the
+  // inbox empty, so a message pushed afterwards always starts a new one.
+  const drain = (client: Client): Effect.Effect<void> =>
+    Effect.whileLoop({
+      while: () => {
+        if (client.head < client.inbox.length && !client.connection.closed) return true
+        client.inbox = []
+        client.head = 0
+        client.draining = false
+        return false
+      },
+      body: () => deliver(client, client.inbox[client.head++]!),
+      step: constVoid
+    })
+
+  const protocol = yield* RpcServer.Protocol.make((writeRequest_) => {
+    writeRequest = writeRequest_
+    return Effect.succeed({
+      disconnects,
+      send: (clientId, response) =>
+        Effect.sync(() => {
+          const client = clients.get(clientId)
+          if (client === undefined) return
+          let encoded: Uint8Array | string | undefined
+          try {
+            encoded = client.parser.encode(response)
+          } catch (cause) {
+            encoded = client.parser.encode(RpcMessage.ResponseDefectEncoded(cause))
+          }
+          if (encoded !== undefined) client.connection.write(encoded)
+        }),
+      end: () => Effect.void,
+      clientIds: Effect.sync(() => clientIds),
+      initialMessage: Effect.succeedNone,
+      supportsAck: true,
+      supportsTransferables: false,
+      supportsSpanPropagation: true
+    })
+  })
+
+  yield* server.attachSocketHandler({
+    onOpen: (connection) => {
+      clients.set(connection.id, {
+        connection,
+        parser: serialization.unsafeMake(),
+        inbox: [],
+        head: 0,
+        draining: false
+      })
+      clientIds.add(connection.id)
+    },
+    onMessage: (connection, data) => {
+      const client = clients.get(connection.id)
+      if (client === undefined) return
+      let decoded: ReadonlyArray<unknown>
+      try {
+        decoded = client.parser.decode(data)
+      } catch {
+        reject(client)
+        return
+      }
+      // A frame is a whole message; decoding to nothing means it ended inside one.
+      if (decoded.length === 0) {
+        reject(client)
+        return
+      }
+      for (const message of decoded) {
+        if (!isMessage(message)) {
+          reject(client)
+          return
+        }
+      }
+      for (const message of decoded) client.inbox.push(message as RpcMessage.FromClientEncoded)
+      if (!client.draining) {
+        client.draining = true
+        runFork(drain(client))
+      }
+    },
+    onClose: (connection) => {
+      clients.delete(connection.id)
+      clientIds.delete(connection.id)
+      disconnects.unsafeOffer(connection.id)
+    }
+  })
+
+  return protocol
+})
+
+/** RpcServer.Protocol served by the UwsServer's WebSocket endpoint. */
+export const layerProtocol: Layer.Layer<RpcServer.Protocol, never, UwsServer | RpcSerialization.RpcSerialization> =
+  Layer.scoped(RpcServer.Protocol, makeProtocol)
