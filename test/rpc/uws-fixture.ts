@@ -82,7 +82,7 @@ export const startServer = (
   })
 
 /** A stock @effect/rpc client (socket protocol, Node WebSocket, msgpack) for the current scope. */
-export const connectClient = <G extends RpcGroup.RpcGroup<any> = typeof TestGroup>(url: string, group?: G) =>
+export const connectClientFor = <Rpcs extends Rpc.Any>(url: string, group: RpcGroup.RpcGroup<Rpcs>) =>
   Effect.gen(function*() {
     const context = yield* Layer.build(
       RpcClient.layerProtocolSocket().pipe(
@@ -91,8 +91,10 @@ export const connectClient = <G extends RpcGroup.RpcGroup<any> = typeof TestGrou
         Layer.provide(RpcSerialization.layerMsgPack)
       )
     )
-    return yield* RpcClient.make((group ?? TestGroup) as G).pipe(Effect.provide(context))
+    return yield* RpcClient.make(group).pipe(Effect.provide(context))
   })
+
+export const connectClient = (url: string) => connectClientFor(url, TestGroup)
 
 export const codec = () => RpcSerialization.msgPack.unsafeMake()
 

@@ -6,7 +6,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
-import { Boom, ClientOnlyGroup, codec, connectClient, rawPeer, startServer } from "./uws-fixture.js"
+import { Boom, ClientOnlyGroup, codec, connectClient, connectClientFor, rawPeer, startServer } from "./uws-fixture.js"
 
 describe("uWS RPC protocol", () => {
   it.scopedLive("round-trips requests, streams and typed errors", () =>
@@ -49,7 +49,7 @@ describe("uWS RPC protocol", () => {
   it.scopedLive("answers an unknown RPC with a defect and keeps serving", () =>
     Effect.gen(function*() {
       const { url } = yield* startServer()
-      const client = yield* connectClient(url, ClientOnlyGroup)
+      const client = yield* connectClientFor(url, ClientOnlyGroup)
       const exit = yield* Effect.exit(client.Unknown())
       expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
       expect(Exit.isFailure(exit) && String(Cause.squash(exit.cause))).toContain("Unknown request tag: Unknown")
