@@ -47,3 +47,13 @@ export const fromBase64Url = (text: string): Uint8Array => {
   for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i)
   return out
 }
+
+/** Unsigned big-endian bytes to a BigInt (the empty string is 0). */
+export const bytesToBigInt = (bytes: Uint8Array): bigint => (bytes.length === 0 ? 0n : BigInt("0x" + toHex(bytes)))
+
+/** Unsigned big-endian encoding left-padded to exactly `length` bytes; throws a RangeError if it does not fit. */
+export const bigIntToBytes = (n: bigint, length: number): Uint8Array => {
+  const hex = n.toString(16)
+  if (n < 0n || hex.length > length * 2) throw new RangeError("value does not fit")
+  return fromHex(hex.padStart(length * 2, "0"))
+}
