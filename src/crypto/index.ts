@@ -1,0 +1,12 @@
+/** The end-to-end layer's public surface, shared by the SDK (Node and browser) and the tests. */
+export * from "./bytes.js"
+export * from "./errors.js"
+export * from "./handshake.js"
+export * from "./identity.js"
+export { bigintModpBackend, jacobiSymbol, modPowBigInt } from "./modp-bigint.js"
+export { nodeModpBackend } from "./modp-node.js"
+export * from "./modp.js"
+export * from "./safety-code.js"
+export { CallSession, SFRAME_KID, type Role } from "./session.js"
+export * from "./sframe.js"
+export { runSFrameKnownAnswers, parseVectorFile, type KnownAnswerReport } from "./sframe-kat.js"
