@@ -1,0 +1,45 @@
+/** Every case of the shared known-answer files, in Node (the same suites run in Chromium in browser.test.ts). */
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { runSFrameKnownAnswers } from "../../src/crypto/sframe-kat.js"
+import { AES256_CTR_HMAC_SFRAME_FILE, readVectorText, SHARED_SFRAME_FILE, wycheproofTexts } from "./vector-files.js"
+import { expectedUnsupportedAesGcm, NODE_UNSUPPORTED_AES_GCM } from "./expected-unsupported.js"
+import { runWycheproof, type WycheproofReports } from "./wycheproof-suites.js"
+
+describe("known-answer vectors in Node", () => {
+  let reports: WycheproofReports
+  const texts = wycheproofTexts()
+  beforeAll(async () => {
+    reports = await runWycheproof(texts)
+  })
+
+  it("Wycheproof AES-GCM: every case as its result says; IV sizes OpenSSL refuses are rejected and listed", () => {
+    const r = reports.aesGcm
+    expect(r.total).toBe(316)
+    expect(r.byResult).toEqual({ valid: 229, invalid: 87 })
+    expect(r.failures).toEqual([])
+    // Node's OpenSSL-backed WebCrypto takes GCM IVs of 96..2048 bits only: 40 valid cases use others.
+    expect(r.unsupported).toEqual(expectedUnsupportedAesGcm(texts.aesGcm, NODE_UNSUPPORTED_AES_GCM))
+    expect(r.unsupported).toHaveLength(40)
+    expect(r.passed).toBe(316 - 40)
+  })
+
+  it("Wycheproof HKDF-SHA-256: all 86 cases, the 3 oversized outputs refused", () => {
+    expect(reports.hkdf).toEqual({ total: 86, passed: 86, byResult: { valid: 83, invalid: 3 }, failures: [], unsupported: [] })
+  })
+
+  it("Wycheproof HMAC-SHA-256: all 174 cases, the 108 modified tags rejected", () => {
+    expect(reports.hmac).toEqual({ total: 174, passed: 174, byResult: { valid: 66, invalid: 108 }, failures: [], unsupported: [] })
+  })
+
+  it("Wycheproof RSA-PSS-4096-SHA-256 (salt 32) through identity.ts: all 108 cases", () => {
+    expect(reports.rsaPss).toEqual({ total: 108, passed: 108, byResult: { valid: 63, invalid: 45 }, failures: [], unsupported: [] })
+  })
+
+  it("SFrame RFC 9605 vectors: 289 headers, 3 AES-CTR+HMAC, 5 full SFrame cases", async () => {
+    expect(await runSFrameKnownAnswers(readVectorText(SHARED_SFRAME_FILE))).toEqual({ passed: 297, failed: 0, failures: [] })
+  })
+
+  it("SFrame suites 0x0006-0x0008 against the independent Python reference", async () => {
+    expect(await runSFrameKnownAnswers(readVectorText(AES256_CTR_HMAC_SFRAME_FILE))).toEqual({ passed: 15, failed: 0, failures: [] })
+  })
+})
