@@ -4,7 +4,7 @@
  */
 import { equalBytes, fromHex, toHex } from "./bytes.js"
 import { decodeSFrameHeader, encodeSFrameHeader } from "./sframe-header.js"
-import { importSFrameAead, SFRAME_CIPHER_SUITES, type SFrameCipherSuiteId } from "./sframe-suites.js"
+import { importSFrameAead, SFRAME_CIPHER_SUITES, type SFrameCipherSuiteId, type SFrameEngine } from "./sframe-suites.js"
 import { deriveSFrameKeyMaterial, sframeLabels, sframeNonce, sframeSecret, SFrameKey } from "./sframe.js"
 
 export interface KnownAnswerReport {
@@ -70,13 +70,13 @@ const checkHeader = async (v: Vector): Promise<void> => {
     throw new VectorProblem("decoded header differs")
 }
 
-const checkAesCtrHmac = async (v: Vector): Promise<void> => {
+const checkAesCtrHmac = async (v: Vector, engine?: SFrameEngine): Promise<void> => {
   const suite = suiteField(v)
   const key = hexField(v, "key")
   const nka = SFRAME_CIPHER_SUITES.get(suite)!.nka
   expectEqual("enc_key", key.subarray(0, nka), hexField(v, "enc_key"))
   expectEqual("auth_key", key.subarray(nka), hexField(v, "auth_key"))
-  const aead = await importSFrameAead(suite, key)
+  const aead = await importSFrameAead(suite, key, engine)
   const nonce = hexField(v, "nonce")
   const aad = hexField(v, "aad")
   const ct = hexField(v, "ct")
@@ -86,7 +86,7 @@ const checkAesCtrHmac = async (v: Vector): Promise<void> => {
   if (!(await rejects(aead.open(nonce, empty, aad, flipLastBit(ct))))) throw new VectorProblem("forged tag accepted")
 }
 
-const checkSFrame = async (v: Vector): Promise<void> => {
+const checkSFrame = async (v: Vector, engine?: SFrameEngine): Promise<void> => {
   const suite = suiteField(v)
   const kid = uintField(v, "kid")
   const ctr = uintField(v, "ctr")
@@ -103,7 +103,7 @@ const checkSFrame = async (v: Vector): Promise<void> => {
   const header = encodeSFrameHeader(kid, ctr)
   const aad = hexField(v, "aad")
   expectEqual("aad", new Uint8Array([...header, ...metadata]), aad)
-  const key = await SFrameKey.derive(suite, kid, baseKey)
+  const key = await SFrameKey.derive(suite, kid, baseKey, engine)
   const pt = hexField(v, "pt")
   const ct = hexField(v, "ct")
   expectEqual("ct", await key.encrypt(ctr, pt, metadata), ct)
@@ -117,8 +117,11 @@ const lists = [
   ["sframe", checkSFrame]
 ] as const
 
-/** Runs every vector of the file; a file that is not such a vector file counts as one failure. */
-export const runSFrameKnownAnswers = async (text: string): Promise<KnownAnswerReport> => {
+/**
+ * Runs every vector of the file; a file that is not such a vector file counts as one failure. `engine` forces the
+ * AEAD implementation (default: node:crypto in Node, WebCrypto elsewhere).
+ */
+export const runSFrameKnownAnswers = async (text: string, engine?: SFrameEngine): Promise<KnownAnswerReport> => {
   let file: unknown
   try {
     file = parseVectorFile(text)
@@ -140,7 +143,7 @@ export const runSFrameKnownAnswers = async (text: string): Promise<KnownAnswerRe
       const where = `${name}[${index}]` + (typeof v?.cipher_suite === "number" ? ` suite 0x${v.cipher_suite.toString(16).padStart(4, "0")}` : "")
       try {
         if (typeof v !== "object" || v === null) throw new VectorProblem("not an object")
-        await check(v as Vector)
+        await check(v as Vector, engine)
         passed++
       } catch (e) {
         failures.push(`${where}: ${e instanceof VectorProblem ? e.message : `error ${e instanceof Error ? e.message : String(e)}`}`)

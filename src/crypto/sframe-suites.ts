@@ -6,6 +6,7 @@
 import { bufferSource, equalBytes } from "./bytes.js"
 import { FrameAuthenticationFailed, MalformedFrame } from "./errors.js"
 import type { HashName } from "./kdf.js"
+import { nodeSFrameAead } from "./sframe-node.js"
 
 export type SFrameCipherSuiteId = 0x0001 | 0x0002 | 0x0003 | 0x0004 | 0x0005 | 0x0006 | 0x0007 | 0x0008
 
@@ -86,6 +87,7 @@ const writeU64 = (out: Uint8Array, offset: number, value: number): void => {
  */
 export interface SFrameAead {
   readonly suite: SFrameCipherSuite
+  readonly engine: SFrameEngine
   readonly seal: (nonce: Uint8Array, head: Uint8Array, tail: Uint8Array, plaintext: Uint8Array) => Promise<Uint8Array>
   /** Opens ciphertext || tag; rejects with FrameAuthenticationFailed. */
   readonly open: (nonce: Uint8Array, head: Uint8Array, tail: Uint8Array, sealed: Uint8Array) => Promise<Uint8Array>
@@ -145,7 +147,7 @@ const importCtrHmac = async (suite: SFrameCipherSuite, key: Uint8Array): Promise
     }
     return plaintext
   }
-  return { suite, seal, open }
+  return { suite, engine: "webcrypto", seal, open }
 }
 
 const importGcm = async (suite: SFrameCipherSuite, key: Uint8Array): Promise<SFrameAead> => {
@@ -184,12 +186,22 @@ const importGcm = async (suite: SFrameCipherSuite, key: Uint8Array): Promise<SFr
       throw new FrameAuthenticationFailed()
     }
   }
-  return { suite, seal, open }
+  return { suite, engine: "webcrypto", seal, open }
 }
 
-/** Imports an AEAD key of exactly suite.nk bytes. */
-export const importSFrameAead = (suiteId: number, key: Uint8Array): Promise<SFrameAead> => {
+export type SFrameEngine = "webcrypto" | "node-crypto"
+
+/**
+ * Imports an AEAD key of exactly suite.nk bytes. By default node:crypto where it exists (faster, see
+ * sframe-node.ts) and WebCrypto everywhere else; `engine` forces one, so tests can compare them.
+ */
+export const importSFrameAead = async (suiteId: number, key: Uint8Array, engine?: SFrameEngine): Promise<SFrameAead> => {
   const suite = sframeCipherSuite(suiteId)
-  if (key.length !== suite.nk) return Promise.reject(new RangeError(`suite ${suiteId} needs a ${suite.nk}-byte key`))
+  if (key.length !== suite.nk) throw new RangeError(`suite ${suiteId} needs a ${suite.nk}-byte key`)
+  if (engine !== "webcrypto") {
+    const fast = nodeSFrameAead(suite, key)
+    if (fast) return fast
+    if (engine === "node-crypto") throw new RangeError("node:crypto is not available here")
+  }
   return suite.construction === "aes-gcm" ? importGcm(suite, key) : importCtrHmac(suite, key)
 }

@@ -7,7 +7,14 @@ import { bigIntToBytes, concatBytes, utf8Bytes } from "./bytes.js"
 import { CounterExhausted, KeysDestroyed, ReplayedFrame, UnknownKeyId } from "./errors.js"
 import { hashLength, hkdf, hmac, importHmacKey } from "./kdf.js"
 import { decodeSFrameHeader, encodeSFrameHeader, MAX_UINT64 } from "./sframe-header.js"
-import { DEFAULT_SFRAME_SUITE, importSFrameAead, sframeCipherSuite, type SFrameAead, type SFrameCipherSuiteId } from "./sframe-suites.js"
+import {
+  DEFAULT_SFRAME_SUITE,
+  importSFrameAead,
+  sframeCipherSuite,
+  type SFrameAead,
+  type SFrameCipherSuiteId,
+  type SFrameEngine
+} from "./sframe-suites.js"
 
 export * from "./sframe-header.js"
 export * from "./sframe-suites.js"
@@ -67,12 +74,12 @@ export class SFrameKey {
     private readonly salt: Uint8Array
   ) {}
 
-  static async derive(suite: SFrameCipherSuiteId, kid: bigint | number, baseKey: Uint8Array): Promise<SFrameKey> {
+  static async derive(suite: SFrameCipherSuiteId, kid: bigint | number, baseKey: Uint8Array, engine?: SFrameEngine): Promise<SFrameKey> {
     const id = BigInt(kid)
     if (id < 0n || id > MAX_UINT64) throw new RangeError("KID is unsigned 64-bit")
     const { key, salt } = await deriveSFrameKeyMaterial(suite, id, baseKey)
     try {
-      return new SFrameKey(suite, id, await importSFrameAead(suite, key), salt)
+      return new SFrameKey(suite, id, await importSFrameAead(suite, key, engine), salt)
     } finally {
       key.fill(0)
     }
@@ -104,6 +111,8 @@ export interface SFrameSenderOptions {
   readonly baseKey: Uint8Array
   /** First counter value; 0 unless a key is resumed. */
   readonly initialCounter?: bigint
+  /** Forces an implementation (tests); by default node:crypto in Node, WebCrypto elsewhere. */
+  readonly engine?: SFrameEngine
 }
 
 /** Encrypts one sender's frames under one key id, numbering them 0, 1, 2, ... */
@@ -117,7 +126,7 @@ export class SFrameSender {
   }
 
   static async create(options: SFrameSenderOptions): Promise<SFrameSender> {
-    const key = await SFrameKey.derive(options.suite ?? DEFAULT_SFRAME_SUITE, options.kid, options.baseKey)
+    const key = await SFrameKey.derive(options.suite ?? DEFAULT_SFRAME_SUITE, options.kid, options.baseKey, options.engine)
     return new SFrameSender(key, options.initialCounter ?? 0n)
   }
 
@@ -175,17 +184,21 @@ export interface SFrameReceiverOptions {
   readonly suite?: SFrameCipherSuiteId
   /** How far behind the newest frame a late frame may arrive (in counter values). Default 128. */
   readonly replayWindow?: number
+  /** Forces an implementation (tests); by default node:crypto in Node, WebCrypto elsewhere. */
+  readonly engine?: SFrameEngine
 }
 
 /** Decrypts frames from any sender whose key id it holds a key for; refuses duplicates and frames too old. */
 export class SFrameReceiver {
   readonly suite: SFrameCipherSuiteId
+  private readonly engine: SFrameEngine | undefined
   private readonly windowSize: bigint
   private readonly keys = new Map<bigint, { readonly key: SFrameKey; readonly window: ReplayWindow }>()
   private destroyed = false
 
   constructor(options: SFrameReceiverOptions = {}) {
     this.suite = options.suite ?? DEFAULT_SFRAME_SUITE
+    this.engine = options.engine
     const size = options.replayWindow ?? 128
     if (!Number.isInteger(size) || size < 1 || size > 65536) throw new RangeError("replay window must be 1..65536")
     this.windowSize = BigInt(size)
@@ -194,7 +207,7 @@ export class SFrameReceiver {
   /** Installs (or replaces) the key for a key id; a replaced key starts a fresh replay window. */
   async addKey(kid: bigint | number, baseKey: Uint8Array): Promise<void> {
     if (this.destroyed) throw new KeysDestroyed()
-    const key = await SFrameKey.derive(this.suite, kid, baseKey)
+    const key = await SFrameKey.derive(this.suite, kid, baseKey, this.engine)
     if (this.destroyed) {
       key.destroy()
       throw new KeysDestroyed()
