@@ -162,3 +162,23 @@ const hasTag = (u: unknown): u is { readonly _tag: string } =>
   typeof u === "object" && u !== null && typeof (u as { _tag?: unknown })._tag === "string"
 
 export const isHandshakeError = (u: unknown): u is HandshakeError => hasTag(u) && handshakeTags.has(u._tag)
+
+const signallingTags: ReadonlySet<string> = new Set([
+  "MalformedMessage",
+  "SignallingAuthenticationFailed",
+  "SignallingOutOfOrder",
+  "KeysDestroyed"
+])
+
+export const isSignallingError = (u: unknown): u is SignallingError => hasTag(u) && signallingTags.has(u._tag)
+
+const sframeTags: ReadonlySet<string> = new Set([
+  "MalformedFrame",
+  "UnknownKeyId",
+  "ReplayedFrame",
+  "FrameAuthenticationFailed",
+  "CounterExhausted",
+  "KeysDestroyed"
+])
+
+export const isSFrameError = (u: unknown): u is SFrameError => hasTag(u) && sframeTags.has(u._tag)
