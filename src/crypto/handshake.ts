@@ -18,227 +18,34 @@
  * Every failure is a typed error (errors.ts) and ends the handshake for good, except WrongCallId (a message for
  * another call says nothing about this one). Message bytes are decoded strictly.
  */
-import { concatBytes, utf8Bytes } from "./bytes.js"
+import { utf8Bytes } from "./bytes.js"
+import { BadSignature, DowngradeDetected, KeysDestroyed, SuiteNotAllowed, UnexpectedMessage, WrongCallId } from "./errors.js"
+import { allowedSuites, type HandshakeSuite } from "./handshake-suites.js"
+import { keyBlock, randomNonce, signedContent, transcriptHash, type TranscriptInput } from "./handshake-transcript.js"
 import {
-  BadSignature,
-  DowngradeDetected,
-  KeysDestroyed,
-  MalformedMessage,
-  SuiteNotAllowed,
-  UnexpectedMessage,
-  WrongCallId
-} from "./errors.js"
+  decodeAnswerBody,
+  decodeConfirmBody,
+  decodeOfferBody,
+  encodeAnswer,
+  encodeConfirm,
+  encodeOffer,
+  expectMessage,
+  type Offer
+} from "./handshake-wire.js"
 import { signWithIdentity, verifyIdentitySignature, type IdentityKeyPair } from "./identity.js"
-import { digest, hkdf } from "./kdf.js"
 import {
   computeSharedSecret,
   defaultModpBackend,
   destroyEphemeral,
   generateEphemeral,
-  MODP_GROUP_14,
-  MODP_GROUP_15,
   validatePeerValue,
   type EphemeralKeyPair,
-  type ModpBackend,
-  type ModpGroup
+  type ModpBackend
 } from "./modp.js"
-import { CallSession, SESSION_KEY_BLOCK_BYTES } from "./session.js"
-import { WireReader, WireWriter } from "./wire.js"
+import { CallSession } from "./session.js"
 
-export const HANDSHAKE_VERSION = 1
-
-export interface HandshakeSuite {
-  readonly id: number
-  readonly name: string
-  readonly group: ModpGroup
-  /** Allowed only when the party opted in explicitly. */
-  readonly compatibility: boolean
-}
-
-/** In order of preference. Identity RSA-PSS-4096/SHA-256, HKDF-SHA-256, AES-256-GCM signalling, SFrame 0x0006. */
-export const HANDSHAKE_SUITES: ReadonlyArray<HandshakeSuite> = [
-  { id: 0x0001, name: "MODP3072_RSAPSS4096_SHA256_AES256GCM_SFRAME0006", group: MODP_GROUP_15, compatibility: false },
-  { id: 0x0002, name: "MODP2048_RSAPSS4096_SHA256_AES256GCM_SFRAME0006", group: MODP_GROUP_14, compatibility: true }
-]
-
-const suiteById = (id: number): HandshakeSuite | undefined => HANDSHAKE_SUITES.find((s) => s.id === id)
-
-const allowedSuites = (allowCompatibilityGroup14: boolean | undefined): ReadonlyArray<HandshakeSuite> =>
-  HANDSHAKE_SUITES.filter((s) => !s.compatibility || allowCompatibilityGroup14 === true)
-
-const NONCE_BYTES = 32
-const MAX_SUITES = 16
-const TYPE = { offer: 1, answer: 2, confirm: 3 } as const
-type MessageType = keyof typeof TYPE
-const TYPE_NAME: Record<number, MessageType> = { 1: "offer", 2: "answer", 3: "confirm" }
-
-const TRANSCRIPT_LABEL = utf8Bytes("tessera call handshake v1 transcript")
-const SIGNATURE_LABEL = {
-  caller: utf8Bytes("tessera call handshake v1 caller signature"),
-  callee: utf8Bytes("tessera call handshake v1 callee signature")
-}
-const KEY_SCHEDULE_LABEL = utf8Bytes("tessera call handshake v1 keys")
-
-// ---------------------------------------------------------------------------------------------- wire messages
-
-interface Offer {
-  readonly callId: string
-  readonly nonce: Uint8Array
-  readonly shares: ReadonlyArray<{ readonly suite: number; readonly publicValue: Uint8Array }>
-}
-interface Answer {
-  readonly callId: string
-  readonly suite: number
-  readonly offeredSuites: ReadonlyArray<number>
-  readonly nonce: Uint8Array
-  readonly publicValue: Uint8Array
-  readonly signature: Uint8Array
-}
-interface Confirm {
-  readonly callId: string
-  readonly signature: Uint8Array
-}
-
-const header = (type: MessageType, callId: string): WireWriter =>
-  new WireWriter().u8(HANDSHAKE_VERSION).u8(TYPE[type]).text8(callId)
-
-const encodeOffer = (m: Offer): Uint8Array => {
-  const w = header("offer", m.callId).fixed(m.nonce).u8(m.shares.length)
-  for (const s of m.shares) w.u16(s.suite).bytes16(s.publicValue)
-  return w.finish()
-}
-
-const encodeAnswer = (m: Answer): Uint8Array => {
-  const w = header("answer", m.callId).u16(m.suite).u8(m.offeredSuites.length)
-  for (const s of m.offeredSuites) w.u16(s)
-  return w.fixed(m.nonce).bytes16(m.publicValue).bytes16(m.signature).finish()
-}
-
-const encodeConfirm = (m: Confirm): Uint8Array => header("confirm", m.callId).bytes16(m.signature).finish()
-
-const readHeader = (bytes: Uint8Array): { readonly reader: WireReader; readonly type: MessageType; readonly callId: string } => {
-  if (!(bytes instanceof Uint8Array)) throw new MalformedMessage({ reason: "not bytes" })
-  const reader = new WireReader(bytes)
-  const version = reader.u8("version")
-  if (version !== HANDSHAKE_VERSION) throw new MalformedMessage({ reason: "unsupported version" })
-  const type = TYPE_NAME[reader.u8("message type")]
-  if (!type) throw new MalformedMessage({ reason: "unknown message type" })
-  return { reader, type, callId: reader.text8("call id") }
-}
-
-const readSuiteCount = (reader: WireReader): number => {
-  const n = reader.u8("suite count")
-  if (n === 0 || n > MAX_SUITES) throw new MalformedMessage({ reason: "suite count out of range" })
-  return n
-}
-
-const decodeOfferBody = (reader: WireReader, callId: string): Offer => {
-  const nonce = reader.fixed(NONCE_BYTES, "nonce")
-  const count = readSuiteCount(reader)
-  const shares: Array<{ suite: number; publicValue: Uint8Array }> = []
-  for (let i = 0; i < count; i++) {
-    const suite = reader.u16("suite")
-    const publicValue = reader.bytes16("key share")
-    if (shares.some((s) => s.suite === suite)) throw new MalformedMessage({ reason: "duplicate suite" })
-    const known = suiteById(suite)
-    if (known && publicValue.length !== known.group.byteLength) throw new MalformedMessage({ reason: "key share length" })
-    shares.push({ suite, publicValue })
-  }
-  reader.end()
-  return { callId, nonce, shares }
-}
-
-const decodeAnswerBody = (reader: WireReader, callId: string): Answer => {
-  const suite = reader.u16("suite")
-  const count = readSuiteCount(reader)
-  const offeredSuites: Array<number> = []
-  for (let i = 0; i < count; i++) {
-    const s = reader.u16("offered suite")
-    if (offeredSuites.includes(s)) throw new MalformedMessage({ reason: "duplicate suite" })
-    offeredSuites.push(s)
-  }
-  const nonce = reader.fixed(NONCE_BYTES, "nonce")
-  const publicValue = reader.bytes16("key share")
-  const signature = reader.bytes16("signature")
-  if (signature.length === 0) throw new MalformedMessage({ reason: "empty signature" })
-  reader.end()
-  return { callId, suite, offeredSuites, nonce, publicValue, signature }
-}
-
-const decodeConfirmBody = (reader: WireReader, callId: string): Confirm => {
-  const signature = reader.bytes16("signature")
-  if (signature.length === 0) throw new MalformedMessage({ reason: "empty signature" })
-  reader.end()
-  return { callId, signature }
-}
-
-/**
- * What kind of handshake message these bytes are and which call they belong to, without processing them: for
- * routing an incoming message to the right state. Rejects with MalformedMessage.
- */
-export const inspectHandshakeMessage = (bytes: Uint8Array): { readonly type: MessageType; readonly callId: string } => {
-  const { type, callId } = readHeader(bytes)
-  return { type, callId }
-}
-
-/** Decodes a message this state expects, in the order: well-formed, right type, right call. */
-const expectMessage = <A>(
-  bytes: Uint8Array,
-  expected: MessageType,
-  callId: string,
-  body: (reader: WireReader, callId: string) => A
-): A => {
-  const h = readHeader(bytes)
-  if (h.type !== expected) throw new UnexpectedMessage({ expected, received: h.type })
-  const message = body(h.reader, h.callId)
-  if (h.callId !== callId) throw new WrongCallId()
-  return message
-}
-
-// ------------------------------------------------------------------------------------------ transcript, keys
-
-interface TranscriptInput {
-  readonly callId: string
-  readonly callerId: string
-  readonly calleeId: string
-  readonly callerSpki: Uint8Array
-  readonly calleeSpki: Uint8Array
-  readonly offeredSuites: ReadonlyArray<number>
-  readonly suite: number
-  readonly callerNonce: Uint8Array
-  readonly calleeNonce: Uint8Array
-  readonly callerPublic: Uint8Array
-  readonly calleePublic: Uint8Array
-}
-
-const transcriptHash = (t: TranscriptInput): Promise<Uint8Array> => {
-  const w = new WireWriter()
-    .fixed(TRANSCRIPT_LABEL)
-    .u8(HANDSHAKE_VERSION)
-    .text8(t.callId)
-    .text8(t.callerId)
-    .text8(t.calleeId)
-    .bytes16(t.callerSpki)
-    .bytes16(t.calleeSpki)
-    .u8(t.offeredSuites.length)
-  for (const s of t.offeredSuites) w.u16(s)
-  w.u16(t.suite).fixed(t.callerNonce).fixed(t.calleeNonce).bytes16(t.callerPublic).bytes16(t.calleePublic)
-  return digest("SHA-256", w.finish())
-}
-
-const signedContent = (role: "caller" | "callee", th: Uint8Array): Uint8Array => concatBytes(SIGNATURE_LABEL[role], th)
-
-const keyBlock = async (sharedSecret: Uint8Array, th: Uint8Array): Promise<Uint8Array> => {
-  try {
-    return await hkdf("SHA-256", sharedSecret, th, KEY_SCHEDULE_LABEL, SESSION_KEY_BLOCK_BYTES)
-  } finally {
-    sharedSecret.fill(0)
-  }
-}
-
-const randomNonce = (): Uint8Array => globalThis.crypto.getRandomValues(new Uint8Array(NONCE_BYTES))
-
-// ------------------------------------------------------------------------------------------------ the parties
+export { HANDSHAKE_SUITES, HANDSHAKE_VERSION, type HandshakeSuite } from "./handshake-suites.js"
+export { inspectHandshakeMessage } from "./handshake-wire.js"
 
 export interface HandshakeParty {
   readonly callId: string
@@ -253,7 +60,7 @@ export interface HandshakeParty {
   readonly modpBackend?: ModpBackend
 }
 
-type Status = "awaiting-answer" | "awaiting-confirm" | "processing" | "complete" | "failed" | "destroyed"
+export type HandshakeStatus = "awaiting-answer" | "awaiting-confirm" | "processing" | "complete" | "failed" | "destroyed"
 
 const checkParty = (party: HandshakeParty): void => {
   for (const text of [party.callId, party.selfId, party.peerId]) {
@@ -264,7 +71,7 @@ const checkParty = (party: HandshakeParty): void => {
 
 /** Runs `step` as the one message this state accepts now, failing closed on every error but WrongCallId. */
 const runStep = async <A>(
-  self: { status: Status; destroy(): void },
+  self: { status: HandshakeStatus; destroy(): void },
   awaiting: "awaiting-answer" | "awaiting-confirm",
   step: () => Promise<A>
 ): Promise<A> => {
@@ -292,7 +99,7 @@ const runStep = async <A>(
 
 /** The caller's side between Offer and Answer. */
 export class CallerHandshake {
-  /** @internal */ status: Status = "awaiting-answer"
+  /** @internal */ status: HandshakeStatus = "awaiting-answer"
 
   /** @internal */
   constructor(
@@ -302,7 +109,7 @@ export class CallerHandshake {
     private readonly backend: ModpBackend
   ) {}
 
-  get state(): Status {
+  get state(): HandshakeStatus {
     return this.status
   }
 
@@ -378,7 +185,7 @@ export const startCallerHandshake = async (
 
 /** The callee's side between Answer and Confirm. */
 export class CalleeHandshake {
-  /** @internal */ status: Status = "awaiting-confirm"
+  /** @internal */ status: HandshakeStatus = "awaiting-confirm"
   private block: Uint8Array | undefined
 
   /** @internal */
@@ -391,7 +198,7 @@ export class CalleeHandshake {
     this.block = block
   }
 
-  get state(): Status {
+  get state(): HandshakeStatus {
     return this.status
   }
 
