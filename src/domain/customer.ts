@@ -51,7 +51,7 @@ export const CustomerEvent = Schema.Union(
 )
 export type CustomerEvent = typeof CustomerEvent.Type
 
-export type CustomerStatus = "created" | "code-issued" | "active" | "revoked" | "deleted"
+export type CustomerStatus = "created" | "code-issued" | "active" | "revoked"
 
 export interface CustomerDevice {
   readonly communicationId: CommunicationId
@@ -59,8 +59,10 @@ export interface CustomerDevice {
   readonly fingerprint: string
 }
 
+/** A deleted account keeps nothing: its data key is destroyed, so its earlier events cannot be read again. */
 export type CustomerState =
   | { readonly status: "absent" }
+  | { readonly status: "deleted" }
   | {
     readonly status: CustomerStatus
     readonly customerId: CustomerId
@@ -83,7 +85,7 @@ export const evolveCustomer = (state: CustomerState, event: CustomerEvent): Cust
       device: undefined
     }
   }
-  if (state.status === "absent") return state
+  if (state.status === "absent" || state.status === "deleted") return state
   switch (event._tag) {
     case "ActivationCodeIssued":
       return {
@@ -107,7 +109,7 @@ export const evolveCustomer = (state: CustomerState, event: CustomerEvent): Cust
     case "ActivationRevoked":
       return { ...state, status: "revoked", codes: pendingEnded(state.codes, "revoked"), device: undefined }
     case "CustomerAccountDeleted":
-      return { ...state, status: "deleted", codes: pendingEnded(state.codes, "revoked"), device: undefined }
+      return { status: "deleted" }
   }
 }
 
