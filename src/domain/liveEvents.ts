@@ -1,0 +1,58 @@
+/**
+ * What the server pushes to a connected device on its event stream. Presence, calls and signalling exist only in
+ * memory and only on this stream; none of it is ever stored.
+ */
+import { Schema } from "effect"
+import { AccountId, CallId, CustomerId } from "./ids.js"
+
+export const MAX_SIGNAL_BYTES = 48 * 1024
+
+export class PresenceChanged extends Schema.TaggedClass<PresenceChanged>()("PresenceChanged", {
+  account: AccountId,
+  online: Schema.Boolean
+}) {}
+/** To the host's devices: a customer has just activated its app. */
+export class CustomerActivatedNotice extends Schema.TaggedClass<CustomerActivatedNotice>()("CustomerActivatedNotice", {
+  customerId: CustomerId
+}) {}
+/** The device should ring: someone calls. */
+export class IncomingCall extends Schema.TaggedClass<IncomingCall>()("IncomingCall", {
+  callId: CallId,
+  from: AccountId
+}) {}
+export class CallAccepted extends Schema.TaggedClass<CallAccepted>()("CallAccepted", { callId: CallId }) {}
+
+export const CallEndReason = Schema.Literal(
+  "declined",
+  "busy",
+  "cancelled",
+  "no-answer",
+  "hung-up",
+  "answered-elsewhere",
+  "disconnected",
+  "access-revoked"
+)
+export type CallEndReason = typeof CallEndReason.Type
+
+export class CallEnded extends Schema.TaggedClass<CallEnded>()("CallEnded", {
+  callId: CallId,
+  reason: CallEndReason
+}) {}
+/** An opaque, end-to-end encrypted signalling payload from the other party of the call. */
+export class SignalReceived extends Schema.TaggedClass<SignalReceived>()("SignalReceived", {
+  callId: CallId,
+  payload: Schema.Uint8ArrayFromSelf
+}) {}
+/** Last event before the server closes a revoked or deleted customer's connection. */
+export class AccessRevoked extends Schema.TaggedClass<AccessRevoked>()("AccessRevoked", {}) {}
+
+export const LiveEvent = Schema.Union(
+  PresenceChanged,
+  CustomerActivatedNotice,
+  IncomingCall,
+  CallAccepted,
+  CallEnded,
+  SignalReceived,
+  AccessRevoked
+)
+export type LiveEvent = typeof LiveEvent.Type

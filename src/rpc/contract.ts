@@ -1,0 +1,168 @@
+/**
+ * tessera's public API: the RPC groups that the SDK, both web apps and third-party apps use. Payloads are decoded
+ * with these schemas at the edge; every expected failure is a typed error from src/domain/errors.ts.
+ */
+import { Rpc, RpcGroup, RpcMiddleware } from "@effect/rpc"
+import { Context, Schema } from "effect"
+import { SealedProfile } from "../domain/customer.js"
+import { SignedConfig } from "../domain/config.js"
+import {
+  AccountBusy,
+  ActivationCodeExpired,
+  ActivationCodeInvalid,
+  ActivationCodeSuperseded,
+  ActivationCodeUsed,
+  CallNotFound,
+  CallStateInvalid,
+  ChallengeInvalid,
+  ConfigInvalid,
+  ConfigRevoked,
+  CustomerNotFound,
+  EnrollmentCodeInvalid,
+  InvalidRequest,
+  NotPermitted,
+  PeerBusy,
+  PeerUnavailable,
+  SignatureInvalid,
+  TooManyAttempts,
+  Unauthenticated
+} from "../domain/errors.js"
+import { AccountId, CallId, CustomerId, DeviceId, HostId } from "../domain/ids.js"
+import { LiveEvent, MAX_SIGNAL_BYTES } from "../domain/liveEvents.js"
+import type { Principal } from "../actors/ConfigFiles.js"
+
+const Code = Schema.String.pipe(Schema.maxLength(64))
+/** DER SPKI of an RSA-4096 key is 550 bytes; leave room, refuse anything absurd. */
+const PublicKeyBytes = Schema.Uint8ArrayFromSelf.pipe(Schema.filter((b) => b.length > 0 && b.length <= 2048, {
+  message: () => "public key too large"
+}))
+const ValidFor = Schema.optional(Schema.Int.pipe(Schema.between(1, 7 * 24 * 3600)))
+
+// Middleware: which kind of authenticated device may call an RPC.
+export class CurrentPrincipal extends Context.Tag("tessera/CurrentPrincipal")<CurrentPrincipal, Principal>() {}
+export class CurrentHost extends Context.Tag("tessera/CurrentHost")<
+  CurrentHost,
+  Extract<Principal, { kind: "host" }>
+>() {}
+export class CurrentCustomer extends Context.Tag("tessera/CurrentCustomer")<
+  CurrentCustomer,
+  Extract<Principal, { kind: "customer" }>
+>() {}
+
+const AuthFailure = Schema.Union(Unauthenticated, NotPermitted)
+export class Authenticated extends RpcMiddleware.Tag<Authenticated>()("tessera/Authenticated", {
+  provides: CurrentPrincipal,
+  failure: AuthFailure
+}) {}
+export class HostDevice extends RpcMiddleware.Tag<HostDevice>()("tessera/HostDevice", {
+  provides: CurrentHost,
+  failure: AuthFailure
+}) {}
+export class CustomerDevice extends RpcMiddleware.Tag<CustomerDevice>()("tessera/CustomerDevice", {
+  provides: CurrentCustomer,
+  failure: AuthFailure
+}) {}
+
+// Connecting and proving possession of the device key.
+export class SessionRpcs extends RpcGroup.make(
+  Rpc.make("session.challenge", { success: Schema.Struct({ nonce: Schema.String }) }),
+  Rpc.make("session.authenticate", {
+    payload: { config: SignedConfig, signature: Schema.Uint8ArrayFromSelf.pipe(Schema.filter((b) => b.length <= 1024)) },
+    success: Schema.Struct({ kind: Schema.Literal("host", "customer") }),
+    error: Schema.Union(ChallengeInvalid, ConfigInvalid, ConfigRevoked, SignatureInvalid)
+  })
+) {}
+
+// Redeeming one-time codes; no authentication, rate-limited per client address.
+export class OnboardingRpcs extends RpcGroup.make(
+  Rpc.make("host.enrollDevice", {
+    payload: { enrollmentCode: Code, devicePublicKey: PublicKeyBytes },
+    success: SignedConfig,
+    error: Schema.Union(EnrollmentCodeInvalid, TooManyAttempts, InvalidRequest, AccountBusy)
+  }),
+  Rpc.make("customer.activate", {
+    payload: { activationCode: Code, devicePublicKey: PublicKeyBytes },
+    success: SignedConfig,
+    error: Schema.Union(
+      ActivationCodeInvalid,
+      ActivationCodeExpired,
+      ActivationCodeUsed,
+      ActivationCodeSuperseded,
+      TooManyAttempts,
+      InvalidRequest,
+      AccountBusy
+    )
+  })
+) {}
+
+export class CustomerSummary extends Schema.Class<CustomerSummary>("CustomerSummary")({
+  customerId: CustomerId,
+  status: Schema.Literal("created", "code-issued", "active", "revoked"),
+  sealedProfile: Schema.String,
+  codeExpiresAt: Schema.optional(Schema.Number),
+  devicePublicKey: Schema.optional(Schema.String),
+  deviceFingerprint: Schema.optional(Schema.String),
+  online: Schema.Boolean
+}) {}
+
+// The host console's customer management.
+export class HostRpcs extends RpcGroup.make(
+  Rpc.make("host.createCustomer", {
+    payload: { sealedProfile: SealedProfile },
+    success: Schema.Struct({ customerId: CustomerId }),
+    error: Schema.Union(InvalidRequest, AccountBusy)
+  }),
+  Rpc.make("host.listCustomers", { success: Schema.Array(CustomerSummary) }),
+  Rpc.make("host.issueActivationCode", {
+    payload: { customerId: CustomerId, validForSeconds: ValidFor },
+    success: Schema.Struct({ code: Schema.String, expiresAt: Schema.Number }),
+    error: Schema.Union(CustomerNotFound, InvalidRequest, AccountBusy)
+  }),
+  Rpc.make("host.revokeActivation", {
+    payload: { customerId: CustomerId },
+    error: Schema.Union(CustomerNotFound, InvalidRequest, AccountBusy)
+  }),
+  Rpc.make("host.deleteCustomer", {
+    payload: { customerId: CustomerId },
+    error: Schema.Union(CustomerNotFound, AccountBusy)
+  })
+).middleware(HostDevice) {}
+
+export class CustomerRpcs extends RpcGroup.make(
+  Rpc.make("customer.host", {
+    success: Schema.Struct({ hostId: HostId, identityKeys: Schema.Array(Schema.String), deviceIds: Schema.Array(DeviceId) })
+  })
+).middleware(CustomerDevice) {}
+
+const CallRef = { callId: CallId }
+const CallError = Schema.Union(CallNotFound, CallStateInvalid)
+
+// Presence, calls and signalling: for both kinds of device, towards their counterparts only.
+export class LiveRpcs extends RpcGroup.make(
+  Rpc.make("live.events", { success: LiveEvent, stream: true }),
+  Rpc.make("presence.set", { payload: { ready: Schema.Boolean } }),
+  Rpc.make("call.invite", {
+    payload: { peer: AccountId },
+    success: Schema.Struct({ callId: CallId }),
+    error: Schema.Union(NotPermitted, PeerUnavailable, PeerBusy)
+  }),
+  Rpc.make("call.accept", { payload: CallRef, error: CallError }),
+  Rpc.make("call.decline", {
+    payload: { callId: CallId, reason: Schema.Literal("declined", "busy") },
+    error: CallError
+  }),
+  Rpc.make("call.cancel", { payload: CallRef, error: CallError }),
+  Rpc.make("call.hangUp", { payload: CallRef, error: CallNotFound }),
+  Rpc.make("call.signal", {
+    payload: {
+      callId: CallId,
+      payload: Schema.Uint8ArrayFromSelf.pipe(Schema.filter((b) => b.length > 0 && b.length <= MAX_SIGNAL_BYTES, {
+        message: () => `a signalling payload is 1 to ${MAX_SIGNAL_BYTES} bytes`
+      }))
+    },
+    error: CallError
+  })
+).middleware(Authenticated) {}
+
+export const TesseraRpcs = SessionRpcs.merge(OnboardingRpcs, HostRpcs, CustomerRpcs, LiveRpcs)
+export type TesseraRpcs = typeof TesseraRpcs
