@@ -1,0 +1,192 @@
+/**
+ * Live sessions: one per WebSocket connection, in memory only. A session gets a fresh challenge, becomes
+ * authenticated as a host device or a customer device, subscribes to its event stream and says whether its app is
+ * open and ready. From that the session registry derives presence and delivers it to the counterparts: a host's
+ * devices see their own customers, a customer sees its own host, nobody sees anybody else.
+ */
+import { Context, Effect, Layer, Option, Queue, Stream } from "effect"
+import { toBase64Url } from "../crypto/bytes.js"
+import type { AccountId, CustomerId, HostId } from "../domain/ids.js"
+import { type LiveEvent, PresenceChanged } from "../domain/liveEvents.js"
+import type { Principal } from "./ConfigFiles.js"
+
+/** A device that does not read its events falls this far behind before the server drops it. */
+const EVENT_QUEUE_CAPACITY = 1024
+
+/** Closes a client's connection; provided by the transport. */
+export class ConnectionControl extends Context.Tag("tessera/ConnectionControl")<ConnectionControl, {
+  readonly close: (clientId: number, code: number, reason: string) => Effect.Effect<void>
+}>() {}
+
+export const CLOSE_ACCESS_REVOKED = 4001
+export const CLOSE_TOO_SLOW = 4008
+
+interface Session {
+  nonce: string | undefined
+  principal: Principal | undefined
+  ready: boolean
+  queue: Queue.Queue<LiveEvent> | undefined
+}
+
+export const accountOf = (principal: Principal): AccountId =>
+  principal.kind === "host" ? principal.hostId : principal.customerId
+
+export class Sessions extends Context.Tag("tessera/Sessions")<Sessions, {
+  readonly issueChallenge: (clientId: number) => Effect.Effect<string>
+  /** The pending challenge of this connection, consumed: a nonce answers at most one authentication attempt. */
+  readonly takeChallenge: (clientId: number) => Effect.Effect<Option.Option<string>>
+  readonly authenticate: (clientId: number, principal: Principal) => Effect.Effect<void>
+  readonly principal: (clientId: number) => Effect.Effect<Option.Option<Principal>>
+  readonly subscribe: (clientId: number) => Effect.Effect<Stream.Stream<LiveEvent>>
+  readonly setReady: (clientId: number, ready: boolean) => Effect.Effect<void>
+  readonly remove: (clientId: number) => Effect.Effect<void>
+  /** Delivers to every subscribed session of an account; `readyOnly` for rings. Returns how many got it. */
+  readonly deliverToAccount: (account: AccountId, event: LiveEvent, options?: { readonly readyOnly?: boolean }) => Effect.Effect<number>
+  readonly deliverToClient: (clientId: number, event: LiveEvent) => Effect.Effect<boolean>
+  readonly readyClientsOf: (account: AccountId) => Effect.Effect<ReadonlyArray<number>>
+  readonly clientsOf: (account: AccountId) => Effect.Effect<ReadonlyArray<number>>
+  readonly isOnline: (account: AccountId) => Effect.Effect<boolean>
+  readonly counts: Effect.Effect<{ readonly connections: number; readonly authenticated: number }>
+}>() {}
+
+export const SessionsLive = Layer.effect(
+  Sessions,
+  Effect.gen(function*() {
+    const control = yield* ConnectionControl
+    const sessions = new Map<number, Session>()
+    const byAccount = new Map<AccountId, Set<number>>()
+    /** Customer sessions by their host, for presence fan-out. */
+    const customersOfHost = new Map<HostId, Set<number>>()
+
+    const sessionOf = (clientId: number): Session => {
+      let session = sessions.get(clientId)
+      if (!session) {
+        session = { nonce: undefined, principal: undefined, ready: false, queue: undefined }
+        sessions.set(clientId, session)
+      }
+      return session
+    }
+    const addTo = <K>(map: Map<K, Set<number>>, key: K, clientId: number) => {
+      const set = map.get(key) ?? new Set<number>()
+      set.add(clientId)
+      map.set(key, set)
+    }
+    const removeFrom = <K>(map: Map<K, Set<number>>, key: K, clientId: number) => {
+      const set = map.get(key)
+      if (!set) return
+      set.delete(clientId)
+      if (set.size === 0) map.delete(key)
+    }
+
+    const online = (account: AccountId) => {
+      for (const id of byAccount.get(account) ?? []) if (sessions.get(id)?.ready) return true
+      return false
+    }
+
+    const deliverToClient = (clientId: number, event: LiveEvent) =>
+      Effect.suspend(() => {
+        const queue = sessions.get(clientId)?.queue
+        if (!queue) return Effect.succeed(false)
+        if (queue.unsafeOffer(event)) return Effect.succeed(true)
+        return Effect.as(control.close(clientId, CLOSE_TOO_SLOW, "event queue overflow"), false)
+      })
+
+    const deliverToMany = (clientIds: Iterable<number>, event: LiveEvent) =>
+      Effect.reduce([...clientIds], 0, (n, id) => Effect.map(deliverToClient(id, event), (ok) => (ok ? n + 1 : n)))
+
+    /** Tells the counterparts of an account whether it is online now. */
+    const announce = (principal: Principal, wasOnline: boolean) =>
+      Effect.suspend(() => {
+        const account = accountOf(principal)
+        const isOnline = online(account)
+        if (isOnline === wasOnline) return Effect.void
+        const event = new PresenceChanged({ account, online: isOnline })
+        const audience = principal.kind === "host"
+          ? customersOfHost.get(principal.hostId) ?? new Set<number>()
+          : byAccount.get(principal.hostId) ?? new Set<number>()
+        return Effect.asVoid(deliverToMany(audience, event))
+      })
+
+    const snapshot = (principal: Principal): ReadonlyArray<LiveEvent> => {
+      if (principal.kind === "customer") {
+        return [new PresenceChanged({ account: principal.hostId, online: online(principal.hostId) })]
+      }
+      const seen = new Set<CustomerId>()
+      for (const id of customersOfHost.get(principal.hostId) ?? []) {
+        const p = sessions.get(id)?.principal
+        if (p?.kind === "customer" && !seen.has(p.customerId) && online(p.customerId)) seen.add(p.customerId)
+      }
+      return [...seen].map((account) => new PresenceChanged({ account, online: true }))
+    }
+
+    return {
+      issueChallenge: (clientId) =>
+        Effect.sync(() => {
+          const nonce = toBase64Url(crypto.getRandomValues(new Uint8Array(32)))
+          sessionOf(clientId).nonce = nonce
+          return nonce
+        }),
+      takeChallenge: (clientId) =>
+        Effect.sync(() => {
+          const session = sessions.get(clientId)
+          const nonce = session?.nonce
+          if (session) session.nonce = undefined
+          return Option.fromNullable(nonce)
+        }),
+      authenticate: (clientId, principal) =>
+        Effect.sync(() => {
+          const session = sessionOf(clientId)
+          if (session.principal) return
+          session.principal = principal
+          addTo(byAccount, accountOf(principal), clientId)
+          if (principal.kind === "customer") addTo(customersOfHost, principal.hostId, clientId)
+        }),
+      principal: (clientId) => Effect.sync(() => Option.fromNullable(sessions.get(clientId)?.principal)),
+      subscribe: (clientId) =>
+        Effect.gen(function*() {
+          const session = sessionOf(clientId)
+          if (session.queue) yield* Queue.shutdown(session.queue)
+          const queue = yield* Queue.bounded<LiveEvent>(EVENT_QUEUE_CAPACITY)
+          session.queue = queue
+          if (session.principal) for (const event of snapshot(session.principal)) queue.unsafeOffer(event)
+          return Stream.fromQueue(queue)
+        }),
+      setReady: (clientId, ready) =>
+        Effect.suspend(() => {
+          const session = sessions.get(clientId)
+          if (!session?.principal || session.ready === ready) return Effect.void
+          const wasOnline = online(accountOf(session.principal))
+          session.ready = ready
+          return announce(session.principal, wasOnline)
+        }),
+      remove: (clientId) =>
+        Effect.suspend(() => {
+          const session = sessions.get(clientId)
+          if (!session) return Effect.void
+          sessions.delete(clientId)
+          const queue = session.queue
+          const principal = session.principal
+          if (!principal) return queue ? Queue.shutdown(queue) : Effect.void
+          const account = accountOf(principal)
+          const wasOnline = online(account) || session.ready
+          removeFrom(byAccount, account, clientId)
+          if (principal.kind === "customer") removeFrom(customersOfHost, principal.hostId, clientId)
+          return Effect.zipRight(announce(principal, wasOnline), queue ? Queue.shutdown(queue) : Effect.void)
+        }),
+      deliverToAccount: (account, event, options) =>
+        Effect.suspend(() => {
+          const targets = [...(byAccount.get(account) ?? [])].filter((id) => !options?.readyOnly || sessions.get(id)?.ready)
+          return deliverToMany(targets, event)
+        }),
+      deliverToClient,
+      readyClientsOf: (account) => Effect.sync(() => [...(byAccount.get(account) ?? [])].filter((id) => sessions.get(id)?.ready)),
+      clientsOf: (account) => Effect.sync(() => [...(byAccount.get(account) ?? [])]),
+      isOnline: (account) => Effect.sync(() => online(account)),
+      counts: Effect.sync(() => {
+        let authenticated = 0
+        for (const s of sessions.values()) if (s.principal) authenticated++
+        return { connections: sessions.size, authenticated }
+      })
+    }
+  })
+)
