@@ -24,7 +24,8 @@ export interface ServerSettings {
 
 export class ServerConfig extends Context.Tag("tessera/ServerConfig")<ServerConfig, ServerSettings>() {}
 
-const settings = Effect.gen(function*() {
+/** Reads the settings from the environment (ConfigProvider); the CLI uses the same reading as the server. */
+export const readServerSettings = Effect.gen(function*() {
   const host = yield* Config.string("HOST").pipe(Config.withDefault("127.0.0.1"))
   const port = yield* Config.port("PORT").pipe(Config.withDefault(8080))
   const certFile = yield* Config.option(Config.string("TLS_CERT_FILE"))
@@ -54,4 +55,4 @@ const settings = Effect.gen(function*() {
   } satisfies ServerSettings
 })
 
-export const ServerConfigLive = Layer.effect(ServerConfig, Effect.orDie(settings))
+export const ServerConfigLive = Layer.effect(ServerConfig, Effect.orDie(readServerSettings))
