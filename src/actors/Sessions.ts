@@ -7,7 +7,7 @@
 import { Context, Effect, Layer, Option, Queue, Stream } from "effect"
 import { toBase64Url } from "../crypto/bytes.js"
 import type { AccountId, CustomerId, HostId } from "../domain/ids.js"
-import { type LiveEvent, PresenceChanged } from "../domain/liveEvents.js"
+import { EventsStarted, type LiveEvent, PresenceChanged } from "../domain/liveEvents.js"
 import type { Principal } from "./ConfigFiles.js"
 
 /** A device that does not read its events falls this far behind before the server drops it. */
@@ -40,6 +40,8 @@ export class Sessions extends Context.Tag("tessera/Sessions")<Sessions, {
   readonly subscribe: (clientId: number) => Effect.Effect<Stream.Stream<LiveEvent>>
   readonly setReady: (clientId: number, ready: boolean) => Effect.Effect<void>
   readonly remove: (clientId: number) => Effect.Effect<void>
+  /** Takes the account away from a connection at once (it goes offline, no RPC of it is served); events still flow. */
+  readonly revoke: (clientId: number) => Effect.Effect<void>
   /** Delivers to every subscribed session of an account; `readyOnly` for rings. Returns how many got it. */
   readonly deliverToAccount: (account: AccountId, event: LiveEvent, options?: { readonly readyOnly?: boolean }) => Effect.Effect<number>
   readonly deliverToClient: (clientId: number, event: LiveEvent) => Effect.Effect<boolean>
@@ -119,6 +121,20 @@ export const SessionsLive = Layer.effect(
       return [...seen].map((account) => new PresenceChanged({ account, online: true }))
     }
 
+    /** Unbinds a session from its account and tells the counterparts if that took the account offline. */
+    const detach = (clientId: number, session: Session) =>
+      Effect.suspend(() => {
+        const principal = session.principal
+        if (!principal) return Effect.void
+        const account = accountOf(principal)
+        const wasOnline = online(account) || session.ready
+        session.principal = undefined
+        session.ready = false
+        removeFrom(byAccount, account, clientId)
+        if (principal.kind === "customer") removeFrom(customersOfHost, principal.hostId, clientId)
+        return announce(principal, wasOnline)
+      })
+
     return {
       issueChallenge: (clientId) =>
         Effect.sync(() => {
@@ -148,6 +164,7 @@ export const SessionsLive = Layer.effect(
           if (session.queue) yield* Queue.shutdown(session.queue)
           const queue = yield* Queue.bounded<LiveEvent>(EVENT_QUEUE_CAPACITY)
           session.queue = queue
+          queue.unsafeOffer(new EventsStarted())
           if (session.principal) for (const event of snapshot(session.principal)) queue.unsafeOffer(event)
           return Stream.fromQueue(queue)
         }),
@@ -165,13 +182,12 @@ export const SessionsLive = Layer.effect(
           if (!session) return Effect.void
           sessions.delete(clientId)
           const queue = session.queue
-          const principal = session.principal
-          if (!principal) return queue ? Queue.shutdown(queue) : Effect.void
-          const account = accountOf(principal)
-          const wasOnline = online(account) || session.ready
-          removeFrom(byAccount, account, clientId)
-          if (principal.kind === "customer") removeFrom(customersOfHost, principal.hostId, clientId)
-          return Effect.zipRight(announce(principal, wasOnline), queue ? Queue.shutdown(queue) : Effect.void)
+          return Effect.zipRight(detach(clientId, session), queue ? Queue.shutdown(queue) : Effect.void)
+        }),
+      revoke: (clientId) =>
+        Effect.suspend(() => {
+          const session = sessions.get(clientId)
+          return session ? detach(clientId, session) : Effect.void
         }),
       deliverToAccount: (account, event, options) =>
         Effect.suspend(() => {

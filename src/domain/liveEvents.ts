@@ -7,6 +7,8 @@ import { AccountId, CallId, CustomerId } from "./ids.js"
 
 export const MAX_SIGNAL_BYTES = 48 * 1024
 
+/** First event on every subscription: from here on nothing addressed to this device is missed. */
+export class EventsStarted extends Schema.TaggedClass<EventsStarted>()("EventsStarted", {}) {}
 export class PresenceChanged extends Schema.TaggedClass<PresenceChanged>()("PresenceChanged", {
   account: AccountId,
   online: Schema.Boolean
@@ -47,6 +49,7 @@ export class SignalReceived extends Schema.TaggedClass<SignalReceived>()("Signal
 export class AccessRevoked extends Schema.TaggedClass<AccessRevoked>()("AccessRevoked", {}) {}
 
 export const LiveEvent = Schema.Union(
+  EventsStarted,
   PresenceChanged,
   CustomerActivatedNotice,
   IncomingCall,

@@ -1,0 +1,41 @@
+/**
+ * Redeeming one-time codes without an account: a host device enrolls, a customer device activates. Every failed
+ * redemption counts against the client's address; past the limit, the address is refused for a while.
+ */
+import { Effect } from "effect"
+import { Activation } from "../../actors/Activation.js"
+import { Enrollment } from "../../actors/Enrollment.js"
+import { AttemptLimiter } from "../AttemptLimiter.js"
+import { ClientAddress } from "../ClientAddress.js"
+import { OnboardingRpcs } from "../contract.js"
+
+const codeRejections = new Set([
+  "EnrollmentCodeInvalid",
+  "ActivationCodeInvalid",
+  "ActivationCodeExpired",
+  "ActivationCodeUsed",
+  "ActivationCodeSuperseded"
+])
+
+export const OnboardingHandlersLive = OnboardingRpcs.toLayer(Effect.gen(function*() {
+  const enrollment = yield* Enrollment
+  const activation = yield* Activation
+  const limiter = yield* AttemptLimiter
+  const addresses = yield* ClientAddress
+
+  const limited = <A, E extends { readonly _tag: string }>(clientId: number, redeem: Effect.Effect<A, E>) =>
+    Effect.gen(function*() {
+      const address = addresses.of(clientId)
+      yield* limiter.check(address)
+      return yield* redeem.pipe(
+        Effect.tapError((error) => codeRejections.has(error._tag) ? limiter.recordFailure(address) : Effect.void)
+      )
+    })
+
+  return {
+    "host.enrollDevice": ({ devicePublicKey, enrollmentCode }, { clientId }) =>
+      limited(clientId, enrollment.enrollDevice(enrollmentCode, devicePublicKey)),
+    "customer.activate": ({ activationCode, devicePublicKey }, { clientId }) =>
+      limited(clientId, activation.activate(activationCode, devicePublicKey))
+  }
+}))

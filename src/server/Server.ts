@@ -1,0 +1,47 @@
+/**
+ * The map of the running server, read top to bottom: storage and accounts; the uWebSockets.js transport with the
+ * RPC protocol on it; live sessions, presence and calls in memory; the RPC handlers of the public contract; the
+ * media worker pool; HTTP routes; and the reactions that keep live state in step with accounts and connections.
+ */
+import { RpcSerialization, RpcServer } from "@effect/rpc"
+import { Effect, Layer, Option } from "effect"
+import { CallsLive } from "../actors/Calls.js"
+import { ConnectionControl, SessionsLive } from "../actors/Sessions.js"
+import { WorkerPool } from "../media/WorkerPool.js"
+import { AttemptLimiterLive } from "../rpc/AttemptLimiter.js"
+import { ClientAddress } from "../rpc/ClientAddress.js"
+import { TesseraRpcs } from "../rpc/contract.js"
+import { HandlersLive } from "../rpc/handlers/index.js"
+import * as UwsServer from "../rpc/UwsServer.js"
+import { AccountsLive } from "./Accounts.js"
+import type { ServerSettings } from "./Config.js"
+import { HttpRoutesLive } from "./HttpRoutes.js"
+import { LiveReactionsLive } from "./LiveReactions.js"
+
+const TransportLive = (settings: ServerSettings) =>
+  UwsServer.layerWithProtocol({
+    host: settings.host,
+    port: settings.port,
+    maxMessageBytes: settings.maxMessageBytes,
+    ...Option.match(settings.tls, { onNone: () => ({}), onSome: (tls) => ({ tls }) })
+  }).pipe(Layer.provide(RpcSerialization.layerMsgPack))
+
+export const ServerLive = (settings: ServerSettings) => {
+  const transport = TransportLive(settings)
+  // What the live services need from the transport: closing a connection, the address of a client.
+  const control = Layer.mergeAll(
+    Layer.effect(ConnectionControl, Effect.map(UwsServer.UwsServer, (server) => ({ close: server.closeClient }))),
+    Layer.effect(ClientAddress, Effect.map(UwsServer.UwsServer, (server) => ({
+      of: (clientId: number) => server.remoteAddressOf(clientId) ?? "unknown"
+    })))
+  )
+  const live = CallsLive.pipe(Layer.provideMerge(SessionsLive))
+  const rpc = RpcServer.layer(TesseraRpcs).pipe(Layer.provide(HandlersLive), Layer.provide(AttemptLimiterLive))
+  return Layer.mergeAll(rpc, HttpRoutesLive, LiveReactionsLive).pipe(
+    Layer.provideMerge(live),
+    Layer.provideMerge(control),
+    Layer.provideMerge(transport),
+    Layer.provideMerge(WorkerPool.fromEnv),
+    Layer.provideMerge(AccountsLive(settings))
+  )
+}
