@@ -27,7 +27,11 @@ export class ServerConfig extends Context.Tag("tessera/ServerConfig")<ServerConf
 /** Reads the settings from the environment (ConfigProvider); the CLI uses the same reading as the server. */
 export const readServerSettings = Effect.gen(function*() {
   const host = yield* Config.string("HOST").pipe(Config.withDefault("127.0.0.1"))
-  const port = yield* Config.port("PORT").pipe(Config.withDefault(8080))
+  // 0 is allowed: the system picks a free port, and the start line names the bound one.
+  const port = yield* Config.integer("PORT").pipe(
+    Config.validate({ message: "PORT must be 0 to 65535", validation: (n) => n >= 0 && n <= 65535 }),
+    Config.withDefault(8080)
+  )
   const certFile = yield* Config.option(Config.string("TLS_CERT_FILE"))
   const keyFile = yield* Config.option(Config.string("TLS_KEY_FILE"))
   const tls = Option.all({ certFile, keyFile })
