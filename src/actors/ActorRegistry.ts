@@ -2,7 +2,9 @@
  * A registry of in-process actors, one per account stream. An actor holds the state rebuilt from its stream and a
  * lock, so the commands for one account run one at a time. Idle actors are passivated by the RcMap and rebuilt from
  * their events when next needed. When another writer (another process) got an append in first, the store answers
- * with a VersionConflict: the actor reloads from its events and the command is decided again.
+ * with a VersionConflict: the actor reloads from its events and the command is decided again. A command refused on
+ * cached state is decided once more on reloaded state before the refusal stands, since another process may have
+ * appended in the meantime (that costs one read, on refusals only).
  */
 import { Duration, Effect, Ref, RcMap, Scope } from "effect"
 import { AccountBusy } from "../domain/errors.js"
@@ -49,6 +51,7 @@ export const makeActorRegistry = <S>(options: {
           const actor = yield* RcMap.get(actors, streamId)
           return yield* actor.lock.withPermits(1)(
             Effect.gen(function*() {
+              let fresh = false
               for (let attempt = 1;; attempt++) {
                 const current = yield* Ref.get(actor.current)
                 const outcome = yield* Effect.either(f(current))
@@ -57,10 +60,18 @@ export const makeActorRegistry = <S>(options: {
                   return outcome.right.result
                 }
                 const error = outcome.left
-                if (!(error instanceof VersionConflict)) return yield* Effect.fail(error as Exclude<typeof error, VersionConflict>)
-                if (error.streamId !== streamId) return yield* Effect.fail(error as never)
+                const conflict = error instanceof VersionConflict
+                if (conflict && error.streamId !== streamId) return yield* Effect.fail(error as never)
+                // A command is only refused on the stream as it is now: another process (the operator CLI, another
+                // server) may have appended since this actor last loaded, without any conflict to tell us.
+                if (!conflict && fresh) return yield* Effect.fail(error as Exclude<typeof error, VersionConflict>)
                 if (attempt >= MAX_ATTEMPTS) return yield* Effect.fail(new AccountBusy())
-                yield* Ref.set(actor.current, yield* options.load(streamId))
+                const reloaded = yield* options.load(streamId)
+                yield* Ref.set(actor.current, reloaded)
+                if (!conflict && reloaded.version === current.version) {
+                  return yield* Effect.fail(error as Exclude<typeof error, VersionConflict>)
+                }
+                fresh = true
               }
             })
           )
