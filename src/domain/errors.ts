@@ -81,3 +81,12 @@ export type ActivationError =
   | ActivationCodeExpired
   | ActivationCodeUsed
   | ActivationCodeSuperseded
+
+// Media relay
+export class MediaRelayUnavailable extends Schema.TaggedError<MediaRelayUnavailable>()("MediaRelayUnavailable", {}) {
+  override get message() { return "The media relay is unavailable right now; try again in a moment." }
+}
+/** A relay request for a call whose relay this connection has not joined (or must join again after a restart). */
+export class RelayNotJoined extends Schema.TaggedError<RelayNotJoined>()("RelayNotJoined", {}) {
+  override get message() { return "Join the relay of this call first." }
+}

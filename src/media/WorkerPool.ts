@@ -10,6 +10,7 @@
 import { Config, type ConfigError, Context, Data, Effect, Layer, PubSub, Queue, Schedule, Schema, Stream } from "effect"
 import type { types } from "mediasoup"
 import { availableParallelism } from "node:os"
+import { MediaRelayUnavailable } from "../domain/errors.js"
 import { WorkerBinary, type WorkerBinaryLocation } from "./WorkerBinary.js"
 
 export interface WorkerPoolSettings {
@@ -48,9 +49,8 @@ export class WorkerPoolConfig extends Context.Tag("tessera/media/WorkerPoolConfi
 /** Published when the worker in slot `index` died and a fresh one took its place; its routers are gone. */
 export class WorkerReplaced extends Data.TaggedClass("WorkerReplaced")<{ readonly index: number }> {}
 
-export class MediaRelayUnavailable extends Schema.TaggedError<MediaRelayUnavailable>()("MediaRelayUnavailable", {}) {
-  override get message() { return "The media relay is unavailable right now; try again in a moment." }
-}
+/** Part of the public contract (clients get it from the relay RPCs), so it lives with the contract's errors. */
+export { MediaRelayUnavailable }
 
 export class MediaWorkerStartFailed extends Schema.TaggedError<MediaWorkerStartFailed>()("MediaWorkerStartFailed", {
   reason: Schema.String
