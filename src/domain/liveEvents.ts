@@ -45,6 +45,21 @@ export class SignalReceived extends Schema.TaggedClass<SignalReceived>()("Signal
   callId: CallId,
   payload: Schema.Uint8ArrayFromSelf
 }) {}
+/** The other party of a relayed call started sending a track: consume it with relay.consume. */
+export class RelayProducerAdded extends Schema.TaggedClass<RelayProducerAdded>()("RelayProducerAdded", {
+  callId: CallId,
+  producerId: Schema.String,
+  kind: Schema.Literal("audio", "video")
+}) {}
+/** A track of the other party ended (it left, rejoined or closed it); its consumer is gone. */
+export class RelayProducerClosed extends Schema.TaggedClass<RelayProducerClosed>()("RelayProducerClosed", {
+  callId: CallId,
+  producerId: Schema.String
+}) {}
+/** The relay of the call was re-created after a failure: its transports are gone, join it again. */
+export class RelayRestarted extends Schema.TaggedClass<RelayRestarted>()("RelayRestarted", { callId: CallId }) {}
+/** The relay of the call failed and could not be re-created: there is no relayed media for this call now. */
+export class RelayFailed extends Schema.TaggedClass<RelayFailed>()("RelayFailed", { callId: CallId }) {}
 /** Last event before the server closes a revoked or deleted customer's connection. */
 export class AccessRevoked extends Schema.TaggedClass<AccessRevoked>()("AccessRevoked", {}) {}
 
@@ -56,6 +71,10 @@ export const LiveEvent = Schema.Union(
   CallAccepted,
   CallEnded,
   SignalReceived,
+  RelayProducerAdded,
+  RelayProducerClosed,
+  RelayRestarted,
+  RelayFailed,
   AccessRevoked
 )
 export type LiveEvent = typeof LiveEvent.Type
