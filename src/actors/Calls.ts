@@ -3,7 +3,7 @@
  * stored or logged. The server relays the parties' signalling payloads without parsing them (they are end-to-end
  * encrypted by the SDK).
  */
-import { Context, Duration, Effect, FiberMap, Layer } from "effect"
+import { Context, Duration, Effect, FiberMap, Layer, Option } from "effect"
 import { CallNotFound, CallStateInvalid, NotPermitted, PeerBusy, PeerUnavailable } from "../domain/errors.js"
 import { type AccountId, type CallId, type CustomerId, type HostId, isCustomerId } from "../domain/ids.js"
 import { CallAccepted, CallEnded, type CallEndReason, IncomingCall, SignalReceived } from "../domain/liveEvents.js"
@@ -22,6 +22,11 @@ interface Call {
   answeredBy: number | undefined
 }
 
+export interface CallParties {
+  readonly state: "ringing" | "active"
+  readonly clientIds: ReadonlyArray<number>
+}
+
 export class Calls extends Context.Tag("tessera/Calls")<Calls, {
   readonly invite: (clientId: number, caller: Principal, peer: AccountId) => Effect.Effect<CallId, NotPermitted | PeerUnavailable | PeerBusy>
   readonly accept: (clientId: number, callId: CallId) => Effect.Effect<void, CallNotFound | CallStateInvalid>
@@ -29,6 +34,8 @@ export class Calls extends Context.Tag("tessera/Calls")<Calls, {
   readonly cancel: (clientId: number, callId: CallId) => Effect.Effect<void, CallNotFound | CallStateInvalid>
   readonly hangUp: (clientId: number, callId: CallId) => Effect.Effect<void, CallNotFound>
   readonly signal: (clientId: number, callId: CallId, payload: Uint8Array) => Effect.Effect<void, CallNotFound | CallStateInvalid>
+  /** Who is in a call: its caller and, once accepted, the client that answered (while ringing: every ringing client). */
+  readonly partiesOf: (callId: CallId) => Effect.Effect<Option.Option<CallParties>>
   /** Ends the calls of a connection that went away. */
   readonly dropClient: (clientId: number) => Effect.Effect<void>
   /** Ends every call of an account, e.g. when its access is revoked. */
@@ -143,6 +150,13 @@ export const CallsLive = Layer.scoped(
           const to = party === "caller" ? call.answeredBy : call.caller.clientId
           yield* sessions.deliverToClient(to, new SignalReceived({ callId, payload }))
         }),
+      partiesOf: (callId) =>
+        Effect.sync(() =>
+          Option.map(Option.fromNullable(calls.get(callId)), (call): CallParties =>
+            call.answeredBy === undefined
+              ? { state: "ringing", clientIds: [call.caller.clientId, ...call.ringing] }
+              : { state: "active", clientIds: [call.caller.clientId, call.answeredBy] })
+        ),
       dropClient: (clientId) =>
         Effect.forEach(
           [...calls.values()].filter((call) => partyOf(call, clientId) !== undefined),
