@@ -4,14 +4,12 @@
  * one line for the operator.
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Layer, Option, Redacted } from "effect"
-import { DatabaseLive, type DatabaseStartError } from "../eventstore/Database.js"
+import { Effect, Layer } from "effect"
+import type { DatabaseStartError } from "../eventstore/Database.js"
 import type { MasterKeyConfigError } from "../eventstore/MasterKey.js"
-import { AccountsLive } from "../server/Accounts.js"
+import { AccountsLive, DatabaseFromSettings } from "../server/Accounts.js"
 import { readServerSettings, type ServerSettings } from "../server/Config.js"
 import { CliFailure } from "./run.js"
-
-const EMBEDDED_IN_USE = "the data directory is in use by another tessera process"
 
 const settings = readServerSettings.pipe(
   Effect.mapError((error) => new CliFailure({ message: typeof error === "string" ? error : `configuration: ${error}` }))
@@ -28,8 +26,8 @@ const rootMessage = (error: unknown): string | undefined => {
 
 const explainStartFailure = (error: DatabaseStartError | MasterKeyConfigError): CliFailure => {
   if (error._tag === "MasterKeyConfigError") return new CliFailure({ message: error.message })
-  if (error.message === EMBEDDED_IN_USE) {
-    return new CliFailure({ message: `${EMBEDDED_IN_USE}: stop the server first, or use DATABASE_URL` })
+  if (error.reason === "in-use") {
+    return new CliFailure({ message: `${error.message}: stop the server first, or use DATABASE_URL` })
   }
   const reason = rootMessage(error.cause)
   return new CliFailure({ message: reason === undefined ? error.message : `${error.message}: ${reason}` })
@@ -48,12 +46,7 @@ const withLayer = <ROut, A, E, R>(
 export const withDatabase = <A, E, R>(effect: Effect.Effect<A, E, R>, options: { readonly migrate?: boolean } = {}) =>
   withLayer(
     (current) =>
-      DatabaseLive({
-        databaseUrl: Option.map(current.databaseUrl, Redacted.value),
-        dataDir: current.dataDir,
-        maxConnections: 1,
-        ...(options.migrate === undefined ? {} : { migrate: options.migrate })
-      }) as Layer.Layer<SqlClient.SqlClient, DatabaseStartError>,
+      DatabaseFromSettings(current, { maxConnections: 1, ...options }) as Layer.Layer<SqlClient.SqlClient, DatabaseStartError>,
     effect
   )
 

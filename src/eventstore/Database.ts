@@ -22,6 +22,8 @@ import { join, resolve } from "node:path"
 import { loader } from "../../migrations/index.js"
 
 export class DatabaseStartError extends Schema.TaggedError<DatabaseStartError>()("DatabaseStartError", {
+  /** What failed, for callers that explain it (the CLI tells an operator to stop the server on "in-use"). */
+  reason: Schema.Literal("connect", "migrate", "embedded", "in-use", "data-dir"),
   message: Schema.String,
   cause: Schema.optional(Schema.Defect)
 }) {}
@@ -59,13 +61,13 @@ export const DatabaseLive = (
         url: Redacted.make(url),
         maxConnections: options.maxConnections ?? 10,
         applicationName: "tessera"
-      }).pipe(Layer.mapError((cause) => new DatabaseStartError({ message: "cannot connect to Postgres", cause })))
+      }).pipe(Layer.mapError((cause) => new DatabaseStartError({ reason: "connect", message: "cannot connect to Postgres", cause })))
   })
   if (options.migrate === false) return client
   return Layer.tap(client, (context) =>
     runMigrations.pipe(
       Effect.provide(context),
-      Effect.mapError((cause) => new DatabaseStartError({ message: "migrations failed", cause }))
+      Effect.mapError((cause) => new DatabaseStartError({ reason: "migrate", message: "migrations failed", cause }))
     ))
 }
 
@@ -84,7 +86,7 @@ const embeddedClient = (dataDir: string): Layer.Layer<PgClient.PgClient | SqlCli
     const db = yield* Effect.acquireRelease(
       Effect.tryPromise({
         try: () => PGlite.create(join(root, "pgdata")),
-        catch: (cause) => new DatabaseStartError({ message: "cannot open the embedded database", cause })
+        catch: (cause) => new DatabaseStartError({ reason: "embedded", message: "cannot open the embedded database", cause })
       }),
       (db) => Effect.promise(() => db.close()).pipe(Effect.orDie)
     )
@@ -97,7 +99,7 @@ const embeddedClient = (dataDir: string): Layer.Layer<PgClient.PgClient | SqlCli
           await server.start()
           return server
         },
-        catch: (cause) => new DatabaseStartError({ message: "cannot serve the embedded database", cause })
+        catch: (cause) => new DatabaseStartError({ reason: "embedded", message: "cannot serve the embedded database", cause })
       }),
       (server) => Effect.promise(() => server.stop())
     )
@@ -110,7 +112,7 @@ const embeddedClient = (dataDir: string): Layer.Layer<PgClient.PgClient | SqlCli
       // Never let the pool drop its connection: a reconnect could race the server's release of the old one.
       idleTimeout: Duration.zero,
       applicationName: "tessera"
-    }).pipe(Layer.mapError((cause) => new DatabaseStartError({ message: "cannot connect to the embedded database", cause })))
+    }).pipe(Layer.mapError((cause) => new DatabaseStartError({ reason: "embedded", message: "cannot connect to the embedded database", cause })))
   }))
 
 const acquireSocketDir = (root: string) =>
@@ -119,7 +121,7 @@ const acquireSocketDir = (root: string) =>
       mkdirSync(root, { recursive: true, mode: 0o700 })
       return join(root, `.s.PGSQL.${SOCKET_PORT}`).length <= MAX_SOCKET_PATH ? undefined : mkdtempSync(join(tmpdir(), "tessera-"))
     },
-    catch: (cause) => new DatabaseStartError({ message: "cannot create the data directory", cause })
+    catch: (cause) => new DatabaseStartError({ reason: "data-dir", message: "cannot create the data directory", cause })
   }).pipe(
     Effect.flatMap((temporary) =>
       temporary === undefined
@@ -143,7 +145,7 @@ const refuseIfInUse = (socketPath: string) =>
   }).pipe(
     Effect.flatMap((live) =>
       live
-        ? Effect.fail(new DatabaseStartError({ message: "the data directory is in use by another tessera process" }))
+        ? Effect.fail(new DatabaseStartError({ reason: "in-use", message: "the data directory is in use by another tessera process" }))
         : Effect.sync(() => {
           try {
             unlinkSync(socketPath)

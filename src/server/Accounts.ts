@@ -22,16 +22,19 @@ export interface StorageOptions {
   readonly maxConnections?: number
 }
 
-/** Database, master key, data keys, event store and the server's derived keys. */
-export const StorageLive = (settings: ServerSettings, options: StorageOptions = {}) => {
-  const databaseUrl = Option.map(settings.databaseUrl, Redacted.value)
-  const database = DatabaseLive({
-    databaseUrl,
+/** The database the settings name: DATABASE_URL, or the embedded one in the data directory. */
+export const DatabaseFromSettings = (settings: ServerSettings, options: StorageOptions = {}) =>
+  DatabaseLive({
+    databaseUrl: Option.map(settings.databaseUrl, Redacted.value),
     dataDir: settings.dataDir,
     ...(options.migrate === undefined ? {} : { migrate: options.migrate }),
     ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections })
   })
-  const masterKey = MasterKeyLive({ databaseUrl, dataDir: settings.dataDir })
+
+/** Database, master key, data keys, event store and the server's derived keys. */
+export const StorageLive = (settings: ServerSettings, options: StorageOptions = {}) => {
+  const database = DatabaseFromSettings(settings, options)
+  const masterKey = MasterKeyLive({ databaseUrl: Option.map(settings.databaseUrl, Redacted.value), dataDir: settings.dataDir })
   return Layer.mergeAll(EventStoreLive, DataKeysLive, ServerKeysLive).pipe(
     Layer.provideMerge(Layer.merge(database, masterKey))
   )
