@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Sets up tessera on a Debian 12 machine with Node 20 and, unless told otherwise, starts the server.
+#
+#   bash scripts/setup.sh              install what is missing, then run the server in the foreground (npm start)
+#   bash scripts/setup.sh --no-start   install what is missing, then stop
+#   bash scripts/setup.sh --ci         as --no-start, and start the local PostgreSQL cluster the tests use if it is down
+#
+# Steps, each skipped when already done, so a second run takes seconds:
+#   1. Debian packages: chromium (the browser tests drive /usr/bin/chromium) and openssl (tests and the worker build
+#      call the CLI); the mediasoup worker build installs its own packages.
+#   2. The mediasoup worker, built once per machine by scripts/build-mediasoup-worker.sh (~8 min the first time) and
+#      cached outside the repository; MEDIASOUP_WORKER_BIN, when set, names an existing binary instead.
+#   3. npm ci, when node_modules is missing or older than package-lock.json, with MEDIASOUP_WORKER_BIN exported so
+#      that mediasoup's postinstall does not try to download a worker.
+# The server needs no PostgreSQL: without DATABASE_URL it uses the embedded database in ./data (TESSERA_DATA_DIR).
+# Progress goes to stderr as "[setup] ..." lines.
+set -euo pipefail
+export LC_ALL=C
+
+readonly DEBIAN_PACKAGES=(chromium openssl)
+readonly NODE_MIN_MAJOR=20 NODE_MIN_MINOR=11
+
+usage() {
+  sed -n '2,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+mode=start
+for arg in "$@"; do
+  case "$arg" in
+    --ci) mode=ci ;;
+    --no-start) mode=no-start ;;
+    -h | --help) usage; exit 0 ;;
+    *) usage >&2; printf '[setup] ERROR: unknown option %s\n' "$arg" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+repo_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_dir"
+started=$(date +%s)
+
+# --- Node -------------------------------------------------------------------------------------------------------
+command -v node >/dev/null 2>&1 || die "Node.js >= $NODE_MIN_MAJOR.$NODE_MIN_MINOR is required (not found)"
+command -v npm >/dev/null 2>&1 || die "npm is required (not found)"
+node_version=$(node -p 'process.versions.node')
+IFS=. read -r node_major node_minor _ <<<"$node_version"
+if [ "$node_major" -lt "$NODE_MIN_MAJOR" ] || { [ "$node_major" -eq "$NODE_MIN_MAJOR" ] && [ "$node_minor" -lt "$NODE_MIN_MINOR" ]; }; then
+  die "Node.js >= $NODE_MIN_MAJOR.$NODE_MIN_MINOR is required, found $node_version"
+fi
+
+# --- Debian packages (same approach as scripts/build-mediasoup-worker.sh) ---------------------------------------
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo_cmd=(sudo); fi
+
+missing_packages() {
+  local pkg
+  command -v dpkg-query >/dev/null 2>&1 || return 0
+  for pkg in "$@"; do
+    if [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != installed ]; then
+      printf '%s\n' "$pkg"
+    fi
+  done
+}
+
+# Another process may hold the dpkg/apt locks (an install running elsewhere on the machine): wait for them.
+apt_with_lock_wait() {
+  local attempt out rc
+  for attempt in $(seq 1 120); do
+    rc=0
+    out=$("${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@" 2>&1) || rc=$?
+    if [ "$rc" -eq 0 ]; then return 0; fi
+    if grep -qE 'Could not get lock|Unable to acquire the dpkg|Unable to lock' <<<"$out"; then
+      [ "$attempt" -eq 1 ] && log "waiting for another apt/dpkg process to release its lock"
+      sleep 5
+      continue
+    fi
+    printf '%s\n' "$out" | tail -n 30 >&2
+    return "$rc"
+  done
+  log "gave up waiting for the apt/dpkg lock"
+  return 1
+}
+
+ensure_packages() {
+  local missing pkg candidate need_update=false
+  mapfile -t missing < <(missing_packages "$@")
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "missing packages ${missing[*]} and no apt-get (this script targets Debian 12)"
+  if [ "$(id -u)" -ne 0 ] && [ "${#sudo_cmd[@]}" -eq 0 ]; then
+    die "missing Debian packages: ${missing[*]} (run as root or install them with apt-get)"
+  fi
+  for pkg in "${missing[@]}"; do
+    candidate=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ { print $2 }')
+    if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then need_update=true; fi
+  done
+  if $need_update; then
+    log "apt-get update"
+    apt_with_lock_wait update || die "apt-get update failed"
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  if ! apt_with_lock_wait install -y --no-install-recommends "${missing[@]}"; then
+    # Package lists that are merely old point at files the mirror no longer has: refresh once and retry.
+    $need_update && die "apt-get install ${missing[*]} failed"
+    log "apt-get install failed; refreshing the package lists and retrying"
+    apt_with_lock_wait update || die "apt-get update failed"
+    apt_with_lock_wait install -y --no-install-recommends "${missing[@]}" || die "apt-get install ${missing[*]} failed"
+  fi
+}
+
+ensure_packages "${DEBIAN_PACKAGES[@]}"
+
+# --- mediasoup worker -------------------------------------------------------------------------------------------
+if [ -n "${MEDIASOUP_WORKER_BIN:-}" ]; then
+  if [ ! -f "$MEDIASOUP_WORKER_BIN" ] || [ ! -x "$MEDIASOUP_WORKER_BIN" ]; then
+    die "MEDIASOUP_WORKER_BIN=$MEDIASOUP_WORKER_BIN is not an executable file (unset it to build the worker here)"
+  fi
+  log "mediasoup worker from MEDIASOUP_WORKER_BIN: $MEDIASOUP_WORKER_BIN"
+else
+  log "mediasoup worker: checking the machine's cache (a build, or waiting for one in progress, takes ~8 min)"
+  MEDIASOUP_WORKER_BIN=$(bash scripts/build-mediasoup-worker.sh | tail -n 1)
+  [ -x "$MEDIASOUP_WORKER_BIN" ] || die "the mediasoup worker build did not produce a binary"
+fi
+export MEDIASOUP_WORKER_BIN
+
+# --- npm dependencies -------------------------------------------------------------------------------------------
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund >&2 || die "npm ci failed"
+else
+  log "node_modules is up to date with package-lock.json"
+fi
+
+# --- PostgreSQL for the tests (CI only; the server itself uses the embedded database by default) ----------------
+if [ "$mode" = ci ]; then
+  if command -v pg_lsclusters >/dev/null 2>&1; then
+    # Columns: version, cluster, port, status, owner, data directory, log file. Only the default cluster ("main",
+    # port 5432 unless configured otherwise) is the tests'; other clusters are left alone.
+    while read -r version cluster _port status _; do
+      if [ "$cluster" = main ] && [ "$status" = down ]; then
+        log "starting PostgreSQL cluster $version/$cluster"
+        "${sudo_cmd[@]}" pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" start ||
+          die "could not start PostgreSQL cluster $version/$cluster"
+      fi
+    done < <(pg_lsclusters --no-header 2>/dev/null || true)
+  fi
+  if [ -z "${TESSERA_TEST_POSTGRES_URL:-}" ] && ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+    log "WARNING: nothing listens on 127.0.0.1:5432; the tests need PostgreSQL there (user postgres, trust auth)" \
+      "or TESSERA_TEST_POSTGRES_URL"
+  fi
+fi
+
+log "ready in $(($(date +%s) - started)) s (mediasoup worker: $MEDIASOUP_WORKER_BIN)"
+
+# --- start ------------------------------------------------------------------------------------------------------
+[ "$mode" = start ] || exit 0
+if [ -n "${DATABASE_URL:-}" ]; then
+  log "starting the server (database from DATABASE_URL); stop it with Ctrl-C"
+else
+  log "starting the server on the embedded database in ${TESSERA_DATA_DIR:-./data}; stop it with Ctrl-C"
+fi
+# bash as the script shell execs the start command in place of itself; npm's default sh (dash) stays in between and
+# dies on a SIGTERM sent to npm without passing it on, leaving the server running with the data directory held.
+exec npm --script-shell=bash start
