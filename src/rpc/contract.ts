@@ -20,15 +20,26 @@ import {
   CustomerNotFound,
   EnrollmentCodeInvalid,
   InvalidRequest,
+  MediaRelayUnavailable,
   NotPermitted,
   PeerBusy,
   PeerUnavailable,
+  RelayNotJoined,
   SignatureInvalid,
   TooManyAttempts,
   Unauthenticated
 } from "../domain/errors.js"
 import { AccountId, CallId, CustomerId, DeviceId, HostId } from "../domain/ids.js"
 import { LiveEvent, MAX_SIGNAL_BYTES } from "../domain/liveEvents.js"
+import {
+  DtlsParameters,
+  MediaKind,
+  RelayConsumer,
+  RelayJoined,
+  RelayObjectId,
+  RtpCapabilities,
+  RtpParameters
+} from "../media/RelayParameters.js"
 import type { Principal } from "../actors/ConfigFiles.js"
 
 const Code = Schema.String.pipe(Schema.maxLength(64))
@@ -164,5 +175,32 @@ export class LiveRpcs extends RpcGroup.make(
   })
 ).middleware(Authenticated) {}
 
-export const TesseraRpcs = SessionRpcs.merge(OnboardingRpcs, HostRpcs, CustomerRpcs, LiveRpcs)
+const RelayError = Schema.Union(RelayNotJoined, InvalidRequest, MediaRelayUnavailable)
+
+// The mediasoup relay of an accepted call, for its two parties only (mediasoup-client's signalling).
+export class MediaRpcs extends RpcGroup.make(
+  Rpc.make("relay.join", {
+    payload: CallRef,
+    success: RelayJoined,
+    error: Schema.Union(NotPermitted, CallStateInvalid, MediaRelayUnavailable)
+  }),
+  Rpc.make("relay.connectTransport", {
+    payload: { callId: CallId, direction: Schema.Literal("send", "receive"), dtlsParameters: DtlsParameters },
+    error: RelayError
+  }),
+  Rpc.make("relay.produce", {
+    payload: { callId: CallId, kind: MediaKind, rtpParameters: RtpParameters },
+    success: Schema.Struct({ producerId: RelayObjectId }),
+    error: RelayError
+  }),
+  Rpc.make("relay.consume", {
+    payload: { callId: CallId, producerId: RelayObjectId, rtpCapabilities: RtpCapabilities },
+    success: RelayConsumer,
+    error: RelayError
+  }),
+  Rpc.make("relay.resumeConsumer", { payload: { callId: CallId, consumerId: RelayObjectId }, error: RelayError }),
+  Rpc.make("relay.leave", { payload: CallRef })
+).middleware(Authenticated) {}
+
+export const TesseraRpcs = SessionRpcs.merge(OnboardingRpcs, HostRpcs, CustomerRpcs, LiveRpcs, MediaRpcs)
 export type TesseraRpcs = typeof TesseraRpcs

@@ -1,12 +1,14 @@
 /**
  * The map of the running server, read top to bottom: storage and accounts; the uWebSockets.js transport with the
- * RPC protocol on it; live sessions, presence and calls in memory; the RPC handlers of the public contract; the
- * media worker pool; HTTP routes; and the reactions that keep live state in step with accounts and connections.
+ * RPC protocol on it; live sessions, presence and calls in memory, with the relay rooms of calls; the RPC handlers
+ * of the public contract; the media worker pool; HTTP routes; and the reactions that keep live state in step with
+ * accounts and connections.
  */
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { Effect, Layer, Option } from "effect"
 import { CallsLive } from "../actors/Calls.js"
 import { ConnectionControl, SessionsLive } from "../actors/Sessions.js"
+import { CallRelayLive } from "../media/CallRelay.js"
 import { WorkerPool } from "../media/WorkerPool.js"
 import { AttemptLimiterLive } from "../rpc/AttemptLimiter.js"
 import { ClientAddress } from "../rpc/ClientAddress.js"
@@ -35,7 +37,8 @@ export const ServerLive = (settings: ServerSettings) => {
       of: (clientId: number) => server.remoteAddressOf(clientId) ?? "unknown"
     })))
   )
-  const live = CallsLive.pipe(Layer.provideMerge(SessionsLive))
+  // The calls as the relay wraps them: a call that ends closes its relay room.
+  const live = CallRelayLive.pipe(Layer.provide(CallsLive), Layer.provideMerge(SessionsLive))
   const rpc = RpcServer.layer(TesseraRpcs).pipe(Layer.provide(HandlersLive), Layer.provide(AttemptLimiterLive))
   return Layer.mergeAll(rpc, HttpRoutesLive, LiveReactionsLive).pipe(
     Layer.provideMerge(live),

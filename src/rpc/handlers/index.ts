@@ -4,6 +4,7 @@ import { MiddlewareLive } from "../Middleware.js"
 import { CustomerHandlersLive } from "./customer.js"
 import { HostHandlersLive } from "./host.js"
 import { LiveHandlersLive } from "./live.js"
+import { MediaHandlersLive } from "./media.js"
 import { OnboardingHandlersLive } from "./onboarding.js"
 import { SessionHandlersLive } from "./session.js"
 
@@ -13,5 +14,6 @@ export const HandlersLive = Layer.mergeAll(
   HostHandlersLive,
   CustomerHandlersLive,
   LiveHandlersLive,
+  MediaHandlersLive,
   MiddlewareLive
 )
