@@ -4,3 +4,4 @@ export * from "./index.js"
 
 /** Provide this to the SDK's effects in a browser. */
 export const BrowserWebSocket = Socket.layerWebSocketConstructorGlobal
+export * from "./media/index.js"

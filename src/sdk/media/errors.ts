@@ -1,0 +1,49 @@
+/**
+ * Typed failures of a call's media. None carries device labels, addresses, SDP or keys, so an app may log them.
+ */
+import { Schema } from "effect"
+
+/**
+ * This browser cannot hand encoded media frames to the SDK (no RTCRtpSender/RTCRtpReceiver createEncodedStreams),
+ * so the frames could not be encrypted end to end. The call is refused before anything is captured or sent.
+ */
+export class EncodedTransformUnsupported extends Schema.TaggedError<EncodedTransformUnsupported>()(
+  "EncodedTransformUnsupported",
+  {}
+) {
+  override get message() {
+    return "this browser cannot encrypt media frames end to end; the call is refused"
+  }
+}
+
+/** Camera or microphone could not be opened; `reason` is the browser's error name (NotAllowedError, ...). */
+export class MediaCaptureFailed extends Schema.TaggedError<MediaCaptureFailed>()("MediaCaptureFailed", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `camera or microphone unavailable (${this.reason})`
+  }
+}
+
+export const MediaFailureReason = Schema.Literal(
+  /** ICE found no working path (the relay is the way out). */
+  "ice-failed",
+  /** The signalling channel failed or ended; nothing more can be negotiated. */
+  "signalling",
+  /** The peer's offer or answer was refused by the browser. */
+  "negotiation",
+  /** A sender or receiver could not be put behind SFrame: the call's media is stopped rather than sent in clear. */
+  "frame-protection",
+  /** This side closed the call's media. */
+  "closed"
+)
+export type MediaFailureReason = typeof MediaFailureReason.Type
+
+/** The call's media did not connect, or is over. */
+export class MediaConnectionFailed extends Schema.TaggedError<MediaConnectionFailed>()("MediaConnectionFailed", {
+  reason: MediaFailureReason
+}) {
+  override get message() {
+    return `the call's media connection failed (${this.reason})`
+  }
+}
