@@ -75,11 +75,12 @@ export const CallsLive = Layer.scoped(
     const end = (call: Call, reason: CallEndReason, except?: number) =>
       Effect.gen(function*() {
         if (!calls.delete(call.callId)) return
-        yield* FiberMap.remove(timers, call.callId)
         const event = new CallEnded({ callId: call.callId, reason })
         const targets = new Set<number>([call.caller.clientId, ...(call.answeredBy !== undefined ? [call.answeredBy] : call.ringing)])
         if (except !== undefined) targets.delete(except)
         yield* Effect.forEach(targets, (id) => sessions.deliverToClient(id, event), { discard: true })
+        // Last: when the ring timer ends the call (no-answer), removing the timer interrupts this very fiber.
+        yield* FiberMap.remove(timers, call.callId)
       })
 
     const mayCall = (caller: Principal, peer: AccountId) =>
