@@ -6,7 +6,8 @@
 #   bash scripts/setup.sh --ci         as --no-start, and start the local PostgreSQL cluster the tests use if it is down
 #
 # Steps, each skipped when already done, so a second run takes seconds:
-#   1. Debian packages: chromium (the browser tests drive /usr/bin/chromium) and openssl (tests and the worker build
+#   1. Debian packages: postgresql's binaries when none are installed (the tests start a private cluster when no
+#      local one takes them), chromium (the browser tests drive /usr/bin/chromium) and openssl (tests and the worker build
 #      call the CLI); the mediasoup worker build installs its own packages.
 #   2. The mediasoup worker, built once per machine by scripts/build-mediasoup-worker.sh (~8 min the first time) and
 #      cached outside the repository; MEDIASOUP_WORKER_BIN, when set, names an existing binary instead.
@@ -111,6 +112,13 @@ ensure_packages() {
 
 ensure_packages "${DEBIAN_PACKAGES[@]}"
 
+# The tests run against a real PostgreSQL: the local one when it takes user postgres with trust auth, otherwise a
+# private throw-away cluster that test/support/postgres-global.ts starts from the installed binaries. Install them
+# when there are none (the server itself needs no PostgreSQL).
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  ensure_packages postgresql
+fi
+
 # --- mediasoup worker -------------------------------------------------------------------------------------------
 if [ -n "${MEDIASOUP_WORKER_BIN:-}" ]; then
   if [ ! -f "$MEDIASOUP_WORKER_BIN" ] || [ ! -x "$MEDIASOUP_WORKER_BIN" ]; then
@@ -132,7 +140,8 @@ else
   log "node_modules is up to date with package-lock.json"
 fi
 
-# --- PostgreSQL for the tests (CI only; the server itself uses the embedded database by default) ----------------
+# --- PostgreSQL for the tests (CI only): a local cluster that is merely down is started; without one, the tests ---
+# --- start their own (see above) ---------------------------------------------------------------------------------
 if [ "$mode" = ci ]; then
   if command -v pg_lsclusters >/dev/null 2>&1; then
     # Columns: version, cluster, port, status, owner, data directory, log file. Only the default cluster ("main",
@@ -144,10 +153,6 @@ if [ "$mode" = ci ]; then
           die "could not start PostgreSQL cluster $version/$cluster"
       fi
     done < <(pg_lsclusters --no-header 2>/dev/null || true)
-  fi
-  if [ -z "${TESSERA_TEST_POSTGRES_URL:-}" ] && ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
-    log "WARNING: nothing listens on 127.0.0.1:5432; the tests need PostgreSQL there (user postgres, trust auth)" \
-      "or TESSERA_TEST_POSTGRES_URL"
   fi
 fi
 

@@ -1,6 +1,7 @@
 /**
- * Where the shared known-answer files are: TESSERA_TEST_VECTORS, or shared/test-vectors beside the repository
- * (CI clones the repo to another folder with shared/ next to it, so this resolves from the repo root, not /work).
+ * Where the public known-answer files are: TESSERA_TEST_VECTORS, or the repository's own copy in
+ * test/vectors/public. `sharedVectorDir` is where the originals sit beside the repository, when they do (CI clones
+ * the repo to another folder with shared/ next to it, so this resolves from the repo root, not /work).
  */
 import { readFileSync } from "node:fs"
 import path from "node:path"
@@ -9,7 +10,9 @@ import type { WycheproofTexts } from "./wycheproof-suites.js"
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 
-export const vectorDir = process.env["TESSERA_TEST_VECTORS"] ?? path.resolve(repoRoot, "../shared/test-vectors")
+export const vectorDir = process.env["TESSERA_TEST_VECTORS"] ?? path.resolve(repoRoot, "test/vectors/public")
+
+export const sharedVectorDir = path.resolve(repoRoot, "../shared/test-vectors")
 
 export const SHARED_SFRAME_FILE = path.join(vectorDir, "sframe-rfc9605.json")
 

@@ -1,7 +1,16 @@
 /** Every case of the shared known-answer files, in Node (the same suites run in Chromium in browser.test.ts). */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { runSFrameKnownAnswers } from "../../src/crypto/sframe-kat.js"
-import { AES256_CTR_HMAC_SFRAME_FILE, readVectorText, SHARED_SFRAME_FILE, wycheproofTexts } from "./vector-files.js"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
+import path from "node:path"
+import {
+  AES256_CTR_HMAC_SFRAME_FILE,
+  readVectorText,
+  repoRoot,
+  SHARED_SFRAME_FILE,
+  sharedVectorDir,
+  wycheproofTexts
+} from "./vector-files.js"
 import { expectedUnsupportedAesGcm, NODE_UNSUPPORTED_AES_GCM } from "./expected-unsupported.js"
 import { runWycheproof, type WycheproofReports } from "./wycheproof-suites.js"
 
@@ -48,4 +57,16 @@ describe("known-answer vectors in Node", () => {
       })
     })
   }
+})
+
+describe("the repository's copy of the public vectors", () => {
+  // Beside a CI clone (and in the workplace) the originals are there; a newcomer's clone has only the copy.
+  it.runIf(existsSync(sharedVectorDir))("is byte-identical to the shared originals", () => {
+    const names = readdirSync(sharedVectorDir).filter((name) => name.endsWith(".json")).sort()
+    expect(names.length).toBeGreaterThanOrEqual(5)
+    for (const name of names) {
+      expect(readFileSync(path.join(repoRoot, "test/vectors/public", name)).equals(readFileSync(path.join(sharedVectorDir, name))), name)
+        .toBe(true)
+    }
+  })
 })
