@@ -19,7 +19,6 @@ export interface ServerSettings {
   /** Failed activation/enrollment attempts allowed per client address and window. */
   readonly codeAttempts: number
   readonly codeAttemptWindowSeconds: number
-  readonly webDir: string
 }
 
 export class ServerConfig extends Context.Tag("tessera/ServerConfig")<ServerConfig, ServerSettings>() {}
@@ -54,8 +53,7 @@ export const readServerSettings = Effect.gen(function*() {
     ringSeconds: yield* Config.number("TESSERA_RING_SECONDS").pipe(Config.withDefault(30)),
     actorIdleSeconds: yield* Config.number("TESSERA_ACTOR_IDLE_SECONDS").pipe(Config.withDefault(120)),
     codeAttempts: yield* Config.integer("TESSERA_CODE_ATTEMPTS").pipe(Config.withDefault(10)),
-    codeAttemptWindowSeconds: yield* Config.integer("TESSERA_CODE_ATTEMPT_WINDOW_SECONDS").pipe(Config.withDefault(900)),
-    webDir: yield* Config.string("TESSERA_WEB_DIR").pipe(Config.withDefault("web"))
+    codeAttemptWindowSeconds: yield* Config.integer("TESSERA_CODE_ATTEMPT_WINDOW_SECONDS").pipe(Config.withDefault(900))
   } satisfies ServerSettings
 })
 

@@ -26,7 +26,6 @@ const settingsFor = (databaseUrl: string, overrides: Partial<ServerSettings> = {
   actorIdleSeconds: 120,
   codeAttempts: 10,
   codeAttemptWindowSeconds: 900,
-  webDir: "web",
   ...overrides
 })
 

@@ -12,22 +12,24 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import path from "node:path"
-import pg from "pg"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Effect, Layer, Redacted } from "effect"
 
 const DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
-const canConnect = async (url: string): Promise<boolean> => {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 })
-  try {
-    await client.connect()
-    await client.query("SELECT 1")
-    return true
-  } catch {
-    return false
-  } finally {
-    await client.end().catch(() => undefined)
-  }
-}
+const canConnect = (url: string): Promise<boolean> =>
+  Effect.flatMap(PgClient.PgClient, (sql) => sql`SELECT 1`).pipe(
+    Effect.provide(
+      PgClient.layer({ url: Redacted.make(url), maxConnections: 1, connectTimeout: "3 seconds" }).pipe(
+        Layer.provide(Reactivity.layer)
+      )
+    ),
+    Effect.as(true),
+    Effect.timeout("5 seconds"),
+    Effect.orElseSucceed(() => false),
+    Effect.runPromise
+  )
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
