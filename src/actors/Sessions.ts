@@ -4,7 +4,7 @@
  * open and ready. From that the session registry derives presence and delivers it to the counterparts: a host's
  * devices see their own customers, a customer sees its own host, nobody sees anybody else.
  */
-import { Context, Effect, Layer, Option, Queue, Stream } from "effect"
+import { Context, Effect, Layer, Mailbox, Option } from "effect"
 import { toBase64Url } from "../crypto/bytes.js"
 import type { AccountId, CustomerId, HostId } from "../domain/ids.js"
 import { EventsStarted, type LiveEvent, PresenceChanged } from "../domain/liveEvents.js"
@@ -25,7 +25,8 @@ interface Session {
   nonce: string | undefined
   principal: Principal | undefined
   ready: boolean
-  queue: Queue.Queue<LiveEvent> | undefined
+  /** The events for this connection's subscription. A Mailbox, not a Stream: far less per idle session. */
+  events: Mailbox.Mailbox<LiveEvent> | undefined
 }
 
 export const accountOf = (principal: Principal): AccountId =>
@@ -37,7 +38,7 @@ export class Sessions extends Context.Tag("tessera/Sessions")<Sessions, {
   readonly takeChallenge: (clientId: number) => Effect.Effect<Option.Option<string>>
   readonly authenticate: (clientId: number, principal: Principal) => Effect.Effect<void>
   readonly principal: (clientId: number) => Effect.Effect<Option.Option<Principal>>
-  readonly subscribe: (clientId: number) => Effect.Effect<Stream.Stream<LiveEvent>>
+  readonly subscribe: (clientId: number) => Effect.Effect<Mailbox.ReadonlyMailbox<LiveEvent>>
   readonly setReady: (clientId: number, ready: boolean) => Effect.Effect<void>
   readonly remove: (clientId: number) => Effect.Effect<void>
   /** Takes the account away from a connection at once (it goes offline, no RPC of it is served); events still flow. */
@@ -63,7 +64,7 @@ export const SessionsLive = Layer.effect(
     const sessionOf = (clientId: number): Session => {
       let session = sessions.get(clientId)
       if (!session) {
-        session = { nonce: undefined, principal: undefined, ready: false, queue: undefined }
+        session = { nonce: undefined, principal: undefined, ready: false, events: undefined }
         sessions.set(clientId, session)
       }
       return session
@@ -87,9 +88,11 @@ export const SessionsLive = Layer.effect(
 
     const deliverToClient = (clientId: number, event: LiveEvent) =>
       Effect.suspend(() => {
-        const queue = sessions.get(clientId)?.queue
-        if (!queue) return Effect.succeed(false)
-        if (queue.unsafeOffer(event)) return Effect.succeed(true)
+        const events = sessions.get(clientId)?.events
+        if (!events) return Effect.succeed(false)
+        if (events.unsafeOffer(event)) return Effect.succeed(true)
+        // Refused while still open means full: this device does not read its events.
+        if (Option.isNone(events.unsafeSize())) return Effect.succeed(false)
         return Effect.as(control.close(clientId, CLOSE_TOO_SLOW, "event queue overflow"), false)
       })
 
@@ -161,12 +164,12 @@ export const SessionsLive = Layer.effect(
       subscribe: (clientId) =>
         Effect.gen(function*() {
           const session = sessionOf(clientId)
-          if (session.queue) yield* Queue.shutdown(session.queue)
-          const queue = yield* Queue.bounded<LiveEvent>(EVENT_QUEUE_CAPACITY)
-          session.queue = queue
-          queue.unsafeOffer(new EventsStarted())
-          if (session.principal) for (const event of snapshot(session.principal)) queue.unsafeOffer(event)
-          return Stream.fromQueue(queue)
+          if (session.events) yield* session.events.end
+          const events = yield* Mailbox.make<LiveEvent>({ capacity: EVENT_QUEUE_CAPACITY })
+          session.events = events
+          events.unsafeOffer(new EventsStarted())
+          if (session.principal) for (const event of snapshot(session.principal)) events.unsafeOffer(event)
+          return events as Mailbox.ReadonlyMailbox<LiveEvent>
         }),
       setReady: (clientId, ready) =>
         Effect.suspend(() => {
@@ -181,8 +184,8 @@ export const SessionsLive = Layer.effect(
           const session = sessions.get(clientId)
           if (!session) return Effect.void
           sessions.delete(clientId)
-          const queue = session.queue
-          return Effect.zipRight(detach(clientId, session), queue ? Queue.shutdown(queue) : Effect.void)
+          const events = session.events
+          return Effect.zipRight(detach(clientId, session), events ? events.end : Effect.void)
         }),
       revoke: (clientId) =>
         Effect.suspend(() => {

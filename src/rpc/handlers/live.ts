@@ -1,5 +1,5 @@
 /** Presence, calls and signalling: memory only, between a host and its own customers. */
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import { Calls } from "../../actors/Calls.js"
 import { Sessions } from "../../actors/Sessions.js"
 import { CurrentPrincipal, LiveRpcs } from "../contract.js"
@@ -8,7 +8,7 @@ export const LiveHandlersLive = LiveRpcs.toLayer(Effect.gen(function*() {
   const sessions = yield* Sessions
   const calls = yield* Calls
   return {
-    "live.events": (_, { clientId }) => Stream.unwrap(sessions.subscribe(clientId)),
+    "live.events": (_, { clientId }) => sessions.subscribe(clientId),
     "presence.set": ({ ready }, { clientId }) => sessions.setReady(clientId, ready),
     "call.invite": ({ peer }, { clientId }) =>
       Effect.flatMap(CurrentPrincipal, (caller) => calls.invite(clientId, caller, peer)).pipe(
