@@ -56,16 +56,20 @@ const isNamed = (cause: unknown, name: string) => cause instanceof Error && caus
 /** mediasoup's reason for refusing a client's parameters, for that client only (never logged). */
 const reasonOf = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause)).slice(0, 200)
 
-const transportParameters = (transport: types.WebRtcTransport): RelayTransportParameters => ({
-  id: transport.id,
-  iceParameters: transport.iceParameters,
-  iceCandidates: transport.iceCandidates,
-  dtlsParameters: transport.dtlsParameters
-})
+/**
+ * mediasoup's parameters as plain data for the wire: without the keys it sets to `undefined` (the contract's
+ * optional fields are absent or present, never undefined). The contract's schemas check them on the way out;
+ * mediasoup types codec parameters as `unknown`, hence the casts.
+ */
+const plainData = <A>(value: unknown): A => JSON.parse(JSON.stringify(value)) as A
 
-// mediasoup types codec parameters as `unknown`; the contract's schemas check them on the way out.
-const wireCapabilities = (capabilities: types.RtpCapabilities) => capabilities as RtpCapabilities
-const wireParameters = (parameters: types.RtpParameters) => parameters as RtpParameters
+const transportParameters = (transport: types.WebRtcTransport): RelayTransportParameters =>
+  plainData({
+    id: transport.id,
+    iceParameters: transport.iceParameters,
+    iceCandidates: transport.iceCandidates,
+    dtlsParameters: transport.dtlsParameters
+  })
 
 const make = Effect.gen(function*() {
   const pool = yield* WorkerPool
@@ -204,7 +208,7 @@ const make = Effect.gen(function*() {
           : [...participant.producers.values()].map((producer) => ({ producerId: producer.id, kind: producer.kind }))
       )
       return {
-        routerRtpCapabilities: wireCapabilities(current.router.rtpCapabilities),
+        routerRtpCapabilities: plainData<RtpCapabilities>(current.router.rtpCapabilities),
         sendTransport: transportParameters(send),
         receiveTransport: transportParameters(receive),
         producers
@@ -228,6 +232,10 @@ const make = Effect.gen(function*() {
       Effect.gen(function*() {
         if (participant.producers.size >= MAX_PRODUCERS_PER_PARTICIPANT) {
           return yield* new InvalidRequest({ reason: `at most ${MAX_PRODUCERS_PER_PARTICIPANT} tracks per participant` })
+        }
+        // mediasoup itself would take, say, a "video" track of Opus.
+        if (!rtpParameters.codecs.every((codec) => codec.mimeType.toLowerCase().startsWith(`${kind}/`))) {
+          return yield* new InvalidRequest({ reason: `every codec of a ${kind} track must be ${kind}/*` })
         }
         const producer = yield* request(room, () =>
           participant.send.produce({ kind, rtpParameters: rtpParameters as types.RtpParameters }))
@@ -258,7 +266,7 @@ const make = Effect.gen(function*() {
           id: consumer.id,
           producerId,
           kind: consumer.kind,
-          rtpParameters: wireParameters(consumer.rtpParameters)
+          rtpParameters: plainData<RtpParameters>(consumer.rtpParameters)
         } satisfies RelayConsumer
       }))
 
