@@ -1,0 +1,182 @@
+/**
+ * Who may use a call's relay, and what bad requests get, against a real server process (test/support/server.ts,
+ * one mediasoup worker) through the SDK: only the two parties of an accepted call join; everybody else, and the
+ * parties while it rings, get typed errors; parameters mediasoup refuses come back as InvalidRequest; tracks come
+ * and go with RelayProducerAdded / RelayProducerClosed. No WebRTC here: relay-media.test.ts sends real media.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import { Duration, Effect, Layer } from "effect"
+import type { CallId } from "../../src/domain/ids.js"
+import * as Sdk from "../../src/sdk/node.js"
+import { Server, ServerLive } from "../support/server.js"
+import { acceptedCall, type Customer, enrollHostOn, next, type Party, practice } from "./relay-fixture.js"
+
+const opus = (ssrc: number, mid = String(ssrc)) => ({
+  mid,
+  codecs: [{ mimeType: "audio/opus", payloadType: 111, clockRate: 48000, channels: 2 }],
+  encodings: [{ ssrc }],
+  rtcp: { cname: "relay-access", reducedSize: true }
+})
+
+const people = Effect.gen(function*() {
+  const server = yield* Server
+  return yield* practice(server.url, yield* enrollHostOn(server.env), 2)
+})
+
+const failureOf = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.flip(effect)
+
+layer(Layer.merge(ServerLive(), Sdk.NodeWebSocket), { excludeTestServices: true, timeout: Duration.minutes(3) })("relay access", (it) => {
+  it.scoped("only the parties of an accepted call join its relay; the others get typed errors", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const { host, customers: [inCall, outsider] } = yield* people
+      const { callId } = yield* host.session.rpc.call.invite({ peer: inCall!.customerId })
+      yield* next(inCall!, "IncomingCall", (e) => e.callId === callId)
+
+      // Ringing: neither party may join yet, and an outsider learns nothing about the call.
+      expect(yield* failureOf(host.session.rpc.relay.join({ callId }))).toMatchObject({ _tag: "CallStateInvalid", state: "ringing" })
+      expect(yield* failureOf(inCall!.session.rpc.relay.join({ callId }))).toMatchObject({ _tag: "CallStateInvalid", state: "ringing" })
+      expect((yield* failureOf(outsider!.session.rpc.relay.join({ callId })))._tag).toBe("NotPermitted")
+
+      yield* inCall!.session.rpc.call.accept({ callId })
+      yield* next(host, "CallAccepted", (e) => e.callId === callId)
+
+      expect((yield* failureOf(outsider!.session.rpc.relay.join({ callId })))._tag).toBe("NotPermitted")
+      expect((yield* failureOf(outsider!.session.rpc.relay.join({ callId: "k_AAAAAAAAAAAAAAAAAAAAAA" as CallId })))._tag).toBe("NotPermitted")
+      expect((yield* failureOf(outsider!.session.rpc.relay.produce({ callId, kind: "audio", rtpParameters: opus(1111) })))._tag)
+        .toBe("RelayNotJoined")
+      // Without a signed-in device nothing of the relay is served at all.
+      const anonymous = yield* Sdk.openConnection(server.url)
+      expect((yield* failureOf(anonymous.rpc.relay.join({ callId })))._tag).toBe("Unauthenticated")
+
+      const joined = yield* host.session.rpc.relay.join({ callId })
+      for (const transport of [joined.sendTransport, joined.receiveTransport]) {
+        const udp = transport.iceCandidates.filter((c) => c.protocol === "udp")
+        const tcp = transport.iceCandidates.filter((c) => c.protocol === "tcp")
+        expect(udp).toHaveLength(1)
+        expect(tcp).toHaveLength(1)
+        expect(transport.iceCandidates.every((c) => c.address === "127.0.0.1")).toBe(true)
+        expect(udp[0]!.priority).toBeGreaterThan(tcp[0]!.priority)
+        expect(transport.iceParameters.iceLite).toBe(true)
+        expect(transport.dtlsParameters.fingerprints.some((f) => f.algorithm === "sha-256")).toBe(true)
+      }
+      expect(joined.sendTransport.id).not.toBe(joined.receiveTransport.id)
+      const mimeTypes = joined.routerRtpCapabilities.codecs?.map((codec) => codec.mimeType)
+      expect(mimeTypes).toEqual(expect.arrayContaining(["audio/opus", "video/VP8"]))
+      expect(joined.routerRtpCapabilities.codecs?.find((c) => c.mimeType === "audio/opus")).toMatchObject({ clockRate: 48000, channels: 2 })
+      expect(joined.producers).toEqual([])
+      yield* inCall!.session.rpc.relay.join({ callId })
+
+      // Once the call is over its relay is gone: nobody joins it again, and the old participation is void.
+      yield* host.session.rpc.call.hangUp({ callId })
+      expect((yield* failureOf(host.session.rpc.relay.join({ callId })))._tag).toBe("NotPermitted")
+      expect((yield* failureOf(inCall!.session.rpc.relay.produce({ callId, kind: "audio", rtpParameters: opus(2222) })))._tag)
+        .toBe("RelayNotJoined")
+    }))
+
+  describe("in a joined relay", () => {
+    const joinedCall = (host: Party, customer: Customer) =>
+      Effect.gen(function*() {
+        const callId = yield* acceptedCall(host, customer)
+        const [hostJoined, customerJoined] = yield* Effect.all([
+          host.session.rpc.relay.join({ callId }),
+          customer.session.rpc.relay.join({ callId })
+        ], { concurrency: "unbounded" })
+        return { callId, hostJoined, customerJoined }
+      })
+
+    it.scoped("tracks are announced to the other party, consumed paused, resumed, and withdrawn when their sender leaves", () =>
+      Effect.gen(function*() {
+        const { host, customers: [customer] } = yield* people
+        const { callId, customerJoined } = yield* joinedCall(host, customer!)
+
+        const { producerId } = yield* host.session.rpc.relay.produce({ callId, kind: "audio", rtpParameters: opus(3333) })
+        const added = yield* next(customer!, "RelayProducerAdded", (e) => e.callId === callId)
+        expect(added).toMatchObject({ producerId, kind: "audio" })
+
+        const consumer = yield* customer!.session.rpc.relay.consume({
+          callId,
+          producerId,
+          rtpCapabilities: customerJoined.routerRtpCapabilities
+        })
+        expect(consumer).toMatchObject({ producerId, kind: "audio" })
+        expect(consumer.rtpParameters.codecs[0]).toMatchObject({ mimeType: "audio/opus", clockRate: 48000, channels: 2 })
+        expect(consumer.rtpParameters.encodings?.[0]?.ssrc).toEqual(expect.any(Number))
+        yield* customer!.session.rpc.relay.resumeConsumer({ callId, consumerId: consumer.id })
+
+        // A party that joins again later is handed the tracks already there.
+        const again = yield* customer!.session.rpc.relay.join({ callId })
+        expect(again.producers).toEqual([{ producerId, kind: "audio" }])
+
+        yield* host.session.rpc.relay.leave({ callId })
+        const closed = yield* next(customer!, "RelayProducerClosed", (e) => e.callId === callId)
+        expect(closed.producerId).toBe(producerId)
+        expect((yield* failureOf(host.session.rpc.relay.produce({ callId, kind: "audio", rtpParameters: opus(4444) })))._tag)
+          .toBe("RelayNotJoined")
+        // Leaving twice is harmless; joining again works while the call lasts.
+        yield* host.session.rpc.relay.leave({ callId })
+        yield* host.session.rpc.relay.join({ callId })
+      }))
+
+    it.scoped("parameters the relay cannot use are refused with InvalidRequest, oversized ones before they are sent", () =>
+      Effect.gen(function*() {
+        const { host, customers: [customer] } = yield* people
+        const { callId, hostJoined } = yield* joinedCall(host, customer!)
+        const rpc = host.session.rpc.relay
+        const invalid = <A, E extends { readonly _tag: string }, R>(what: string, effect: Effect.Effect<A, E, R>) =>
+          Effect.flatMap(Effect.either(effect), (outcome) => {
+            if (outcome._tag === "Right") return Effect.dieMessage(`${what} was accepted`)
+            expect(outcome.left._tag, what).toBe("InvalidRequest")
+            return Effect.succeed((outcome.left as unknown as { readonly reason: string }).reason)
+          })
+
+        yield* invalid("an unknown codec", rpc.produce({
+          callId,
+          kind: "audio",
+          rtpParameters: { codecs: [{ mimeType: "audio/nonsense", payloadType: 100, clockRate: 8000 }], encodings: [{ ssrc: 5 }] }
+        }))
+        expect(yield* invalid("a video track of Opus", rpc.produce({ callId, kind: "video", rtpParameters: opus(6666) })))
+          .toBe("every codec of a video track must be video/*")
+        expect(yield* invalid("an unknown producer", rpc.consume({ callId, producerId: "no-such-producer", rtpCapabilities: hostJoined.routerRtpCapabilities })))
+          .toBe("no such track in this relay")
+        const own = yield* rpc.produce({ callId, kind: "audio", rtpParameters: opus(7777) })
+        yield* invalid("the same SSRC twice", rpc.produce({ callId, kind: "audio", rtpParameters: opus(7777, "other") }))
+        yield* invalid("the same MID twice", rpc.produce({ callId, kind: "audio", rtpParameters: opus(7778, "7777") }))
+        expect(yield* invalid("one's own track", rpc.consume({ callId, producerId: own.producerId, rtpCapabilities: hostJoined.routerRtpCapabilities })))
+          .toBe("no such track in this relay")
+        const theirs = yield* customer!.session.rpc.relay.produce({ callId, kind: "audio", rtpParameters: opus(8888) })
+        expect(yield* invalid("capabilities without the track's codec", rpc.consume({
+          callId,
+          producerId: theirs.producerId,
+          rtpCapabilities: { codecs: [{ kind: "video", mimeType: "video/VP8", preferredPayloadType: 96, clockRate: 90000 }] }
+        }))).toBe("these RTP capabilities cannot receive this track")
+        expect(yield* invalid("an unknown consumer", rpc.resumeConsumer({ callId, consumerId: "no-such-consumer" }))).toBe("no such received track")
+        const fingerprint = { algorithm: "sha-256" as const, value: "AB:".repeat(31) + "AB" }
+        yield* rpc.connectTransport({ callId, direction: "send", dtlsParameters: { role: "client", fingerprints: [fingerprint] } })
+        yield* invalid("a second connect", rpc.connectTransport({ callId, direction: "send", dtlsParameters: { role: "client", fingerprints: [fingerprint] } }))
+
+        for (const ssrc of [9001, 9002, 9003]) yield* rpc.produce({ callId, kind: "audio", rtpParameters: opus(ssrc) })
+        expect(yield* invalid("a fifth track", rpc.produce({ callId, kind: "audio", rtpParameters: opus(9004) })))
+          .toBe("at most 4 tracks per participant")
+
+        // The contract's schemas bound every list and string: the SDK does not even send oversized parameters
+        // (and the server decodes with the same schemas).
+        const tooMany = Array.from({ length: 17 }, (_, i) => ({ mimeType: "audio/opus", payloadType: i, clockRate: 48000 }))
+        const oversized = yield* Effect.exit(rpc.produce({ callId, kind: "audio", rtpParameters: { codecs: tooMany } }))
+        expect(oversized._tag).toBe("Failure")
+        expect(String(oversized)).toContain("maxItems(16)")
+
+        // The relay still serves this call normally afterwards.
+        expect((yield* customer!.session.rpc.relay.join({ callId })).producers.length).toBe(4)
+      }))
+  })
+
+  it.effect("the server's output names no call, track, transport, address or key of the relay", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const output = server.stdout() + server.stderr()
+      expect(output).toMatch(/^tessera listening on /)
+      // Besides its start line, nothing at all: every id and ICE/DTLS value above stayed out of the logs.
+      expect(output.split("\n").filter((line) => line.trim() !== "").length).toBe(1)
+    }))
+})
