@@ -89,6 +89,9 @@ describe("revocation", () => {
         yield* host.session.rpc.host.deleteCustomer({ customerId: customer.customerId })
         expect((yield* next(host.session, "CallEnded", (e) => e.callId === callId)).reason).toBe("access-revoked")
         yield* expectLockedOut(server, customer, [customer.session])
+        // The customer's app heard the call end for the same reason, before it was told its access ended.
+        const last = (yield* received(customer.session)).slice(-2).map((e) => e._tag === "CallEnded" ? e.reason : e._tag)
+        expect(last).toEqual(["access-revoked", "AccessRevoked"])
         expect((yield* host.session.rpc.host.listCustomers()).map((c) => c.customerId)).not.toContain(customer.customerId)
         // Nothing can be done with the account any more.
         const customerId = customer.customerId
