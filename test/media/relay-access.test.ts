@@ -5,7 +5,9 @@
  * and go with RelayProducerAdded / RelayProducerClosed. No WebRTC here: relay-media.test.ts sends real media.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Duration, Effect, Layer } from "effect"
+import * as RpcSerialization from "@effect/rpc/RpcSerialization"
+import { Deferred, Duration, Effect, Layer } from "effect"
+import { createRequire } from "node:module"
 import type { CallId } from "../../src/domain/ids.js"
 import * as Sdk from "../../src/sdk/node.js"
 import { Server, ServerLive } from "../support/server.js"
@@ -24,6 +26,33 @@ const people = Effect.gen(function*() {
 })
 
 const failureOf = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.flip(effect)
+
+interface RawSocket {
+  send(data: Uint8Array): void
+  close(): void
+  on(event: "open" | "close", listener: () => void): void
+  on(event: "message", listener: (data: Buffer) => void): void
+}
+const { WebSocket } = createRequire(import.meta.url)("ws") as { readonly WebSocket: new(url: string) => RawSocket }
+
+/** One request in the RPC wire format by hand (what no SDK sends), and the server's answer to it. */
+const rawRequest = (url: string, tag: string, payload: unknown) =>
+  Effect.gen(function*() {
+    const parser = RpcSerialization.msgPack.unsafeMake()
+    const answer = yield* Deferred.make<Record<string, unknown>>()
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const ws = new WebSocket(url)
+        ws.on("open", () => ws.send(parser.encode({ _tag: "Request", id: "1", tag, payload, headers: [] }) as Uint8Array))
+        ws.on("message", (data) => {
+          for (const message of parser.decode(new Uint8Array(data))) Deferred.unsafeDone(answer, Effect.succeed(message as Record<string, unknown>))
+        })
+        return ws
+      }),
+      (ws) => Effect.sync(() => ws.close())
+    )
+    return yield* Deferred.await(answer).pipe(Effect.timeout(Duration.seconds(10)), Effect.orDie)
+  })
 
 layer(Layer.merge(ServerLive(), Sdk.NodeWebSocket), { excludeTestServices: true, timeout: Duration.minutes(3) })("relay access", (it) => {
   it.scoped("only the parties of an accepted call join its relay; the others get typed errors", () =>
@@ -170,6 +199,34 @@ layer(Layer.merge(ServerLive(), Sdk.NodeWebSocket), { excludeTestServices: true,
         expect((yield* customer!.session.rpc.relay.join({ callId })).producers.length).toBe(4)
       }))
   })
+
+  it.scoped("oversized parameters from a client that bypasses the SDK are refused per request, naming the field", () =>
+    Effect.gen(function*() {
+      const server = yield* Server
+      const callId = "k_AAAAAAAAAAAAAAAAAAAAAA"
+      const codec = { mimeType: "audio/opus", payloadType: 111, clockRate: 48000 }
+      const refusals: ReadonlyArray<readonly [string, unknown, string]> = [
+        ["relay.produce", { callId, kind: "audio", rtpParameters: { codecs: Array.from({ length: 17 }, () => codec) } }, "codecs"],
+        ["relay.produce", {
+          callId,
+          kind: "audio",
+          rtpParameters: { codecs: [{ ...codec, parameters: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`p${i}`, i])) }] }
+        }, "at most 16 codec parameters"],
+        ["relay.connectTransport", {
+          callId,
+          direction: "send",
+          dtlsParameters: { fingerprints: [{ algorithm: "sha-256", value: "A".repeat(1000) }] }
+        }, "fingerprints"],
+        ["relay.consume", { callId, producerId: "p".repeat(65), rtpCapabilities: {} }, "producerId"],
+        ["relay.join", { callId: "../../etc/passwd" }, "callId"]
+      ]
+      for (const [tag, payload, says] of refusals) {
+        const reply = yield* rawRequest(server.url, tag, payload)
+        expect(reply, tag).toMatchObject({ _tag: "Exit", exit: { _tag: "Failure", cause: { _tag: "Die" } } })
+        expect(JSON.stringify(reply)).toContain(says)
+      }
+      expect(yield* server.healthz).toBe(200)
+    }))
 
   it.effect("the server's output names no call, track, transport, address or key of the relay", () =>
     Effect.gen(function*() {
