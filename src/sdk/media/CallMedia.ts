@@ -1,23 +1,33 @@
 /**
- * A call's media in the browser, peer to peer: one RTCPeerConnection with the local camera and microphone, every
- * sender and every receiver behind SFrame under the call's keys (frameProtection.ts), offers, answers and ICE
- * candidates over a pluggable, ordered channel (signalling.ts), normally the call's sealed channel.
+ * A call's media in the browser: the local camera and microphone to the peer and the peer's back, every sender and
+ * every receiver behind SFrame under the call's keys (frameProtection.ts), on one of two paths:
+ *   - peer to peer (peerToPeer.ts): one RTCPeerConnection, offers, answers and candidates over the call's ordered
+ *     media channel (signalling.ts), normally the call's sealed channel;
+ *   - the server's relay (relay.ts): mediasoup transports through the relay RPCs, which forward ciphertext only.
+ * The policy says which: "p2p" only, "relay" only, or "auto": peer to peer first, and the relay when ICE has not
+ * connected within a bound (5 s unless given) or fails. The side that gives up on peer to peer says MediaUseRelay
+ * over the media channel and the other follows, so both end up on the relay without anyone doing anything.
  *
  * Fail closed: support is checked before anything is captured or sent; a sender or receiver that cannot be put
- * behind SFrame stops the media; a frame that does not decrypt is dropped. The caller makes every offer (the
- * initial one and each ICE restart) so the two sides never negotiate at once. Mute and camera switch change tracks
- * only (track.enabled, replaceTrack): no renegotiation. Closing the scope closes the connection, stops the
- * tracks and destroys the SFrame contexts.
+ * behind SFrame stops the media; a frame that does not decrypt is dropped. Mute and camera switch change tracks
+ * only (track.enabled, replaceTrack): no renegotiation. Closing the scope closes the paths (leaving the relay),
+ * stops the tracks and destroys the SFrame contexts.
  */
-import { Effect, Queue, type Scope, Stream, SubscriptionRef } from "effect"
+import { type Duration, Effect, ExecutionStrategy, Exit, Queue, Scope, Stream, SubscriptionRef } from "effect"
 import type { KeysDestroyed } from "../../crypto/errors.js"
 import type { Role } from "../../crypto/session.js"
 import type { SFrameCipherSuiteId, SFrameReceiver, SFrameReceiverOptions, SFrameSender } from "../../crypto/sframe.js"
 import { EncodedTransformUnsupported, MediaCaptureFailed, MediaConnectionFailed, type MediaFailureReason } from "./errors.js"
 import { type FrameCounts, type MediaKind, protectReceiver, protectSender } from "./frameProtection.js"
+import type { FrameGuard, MediaMode, MediaPath, PathContext } from "./path.js"
+import { type PeerSignal, type PeerToPeerPath, startPeerToPeer } from "./peerToPeer.js"
+import { type RelayAccess, type RelayPath, startRelay } from "./relay.js"
 import { decodeMediaSignal, type MediaSignal, type MediaSignalChannel } from "./signalling.js"
-import { type CallMediaStats, rtpFigures } from "./stats.js"
+import { addFigures, type CallMediaStats, noFigures } from "./stats.js"
 import { requireEncodedTransform } from "./support.js"
+
+export type { MediaMode } from "./path.js"
+export type { RelayAccess } from "./relay.js"
 
 /** SFrame contexts under the call's keys: SecureCall's `media`, or `mediaKeysOf` for a bare CallSession. */
 export interface MediaKeys {
@@ -26,53 +36,75 @@ export interface MediaKeys {
   readonly createReceiver: (options?: Omit<SFrameReceiverOptions, "suite">) => Effect.Effect<SFrameReceiver, KeysDestroyed>
 }
 
-export interface CallMediaOptions<SendError, ReceiveError> {
+export type CallMediaPolicy = "auto" | "p2p" | "relay"
+
+interface CommonOptions<SendError, ReceiveError> {
   /** As in the handshake: the caller makes the offers, the callee answers. */
   readonly role: Role
   readonly keys: MediaKeys
   readonly signalling: MediaSignalChannel<SendError, ReceiveError>
+  /** Peer to peer: STUN/TURN servers, and "relay" to use TURN only. */
   readonly iceServers?: ReadonlyArray<RTCIceServer>
+  readonly iceTransportPolicy?: RTCIceTransportPolicy
   /** What to capture; camera and microphone unless given. */
   readonly constraints?: MediaStreamConstraints
 }
 
+/** Peer to peer only (the default without `relay`): an ICE failure ends the media. */
+interface PeerToPeerOnly {
+  readonly mode?: "p2p"
+  readonly relay?: never
+}
+
+/** With the call's relay: "auto" (the default) tries peer to peer first; "relay" goes through the server at once. */
+interface WithRelay {
+  readonly mode?: "auto" | "relay"
+  readonly relay: RelayAccess
+  /** "auto": how long peer to peer may take to connect before the relay is used; 5 seconds unless given. */
+  readonly p2pTimeout?: Duration.DurationInput
+}
+
+export type CallMediaOptions<SendError, ReceiveError> = CommonOptions<SendError, ReceiveError> & (PeerToPeerOnly | WithRelay)
+
 export interface CallMediaState {
+  /** The path the media take now. */
+  readonly mode: MediaMode
   readonly connection: RTCPeerConnectionState
   /** Set once the media has failed for good. */
   readonly failure?: MediaFailureReason
 }
 
 export interface CallMedia {
-  readonly mode: "p2p"
+  readonly policy: CallMediaPolicy
   readonly role: Role
   readonly sframeSuite: SFrameCipherSuiteId
   /** The captured tracks (for a self view); the camera track changes on switchCamera. */
   readonly localStream: MediaStream
-  /** The peer's tracks, decrypted, as they arrive. */
+  /** The peer's tracks, decrypted, as they arrive (on whichever path). */
   readonly remoteStream: MediaStream
   readonly state: SubscriptionRef.SubscriptionRef<CallMediaState>
-  /** Completes once the peers are connected; fails if the connection fails or the media ends first. */
-  readonly awaitConnected: Effect.Effect<void, MediaConnectionFailed>
+  /**
+   * Completes, with the path, once the media are connected (for "auto" maybe only after the fall back to the
+   * relay); fails if the media end first.
+   */
+  readonly awaitConnected: Effect.Effect<MediaMode, MediaConnectionFailed>
   /** Mutes or unmutes this side's microphone or camera (the peer gets silence or black frames). */
   readonly setMuted: (kind: MediaKind, muted: boolean) => Effect.Effect<void>
   /** Opens another camera (e.g. `{ facingMode: "environment" }` or `{ deviceId: { exact } }`) and sends it instead. */
   readonly switchCamera: (constraints?: MediaTrackConstraints) => Effect.Effect<void, MediaCaptureFailed>
-  /** New ICE candidates, e.g. after the network changed. The callee asks the caller to do it. */
+  /** Peer to peer: new ICE candidates, e.g. after the network changed (the callee asks the caller). Relay: nothing. */
   readonly restartIce: Effect.Effect<void>
   readonly stats: Effect.Effect<CallMediaStats>
 }
 
 /** A replay window wide enough for audio and video frames of one sender, which share a counter but not a path. */
 const REPLAY_WINDOW = 1024
+const DEFAULT_P2P_TIMEOUT: Duration.DurationInput = "5 seconds"
 
 const counts = (): Record<MediaKind, FrameCounts> => ({
   audio: { protected: 0, dropped: 0, replayed: 0 },
   video: { protected: 0, dropped: 0, replayed: 0 }
 })
-
-const isKind = (kind: string): kind is MediaKind => kind === "audio" || kind === "video"
-
-const iceUfrag = (sdp: string | undefined): string | undefined => /^a=ice-ufrag:(\S+)/m.exec(sdp ?? "")?.[1]
 
 const capture = (constraints: MediaStreamConstraints) =>
   Effect.acquireRelease(
@@ -83,20 +115,17 @@ const capture = (constraints: MediaStreamConstraints) =>
     (stream) => Effect.sync(() => stream.getTracks().forEach((track) => track.stop()))
   )
 
-/** VP8 first: its frame header is what frameProtection.ts keeps readable. */
-const preferVp8 = (transceiver: RTCRtpTransceiver): void => {
-  const codecs = globalThis.RTCRtpReceiver.getCapabilities("video")?.codecs ?? []
-  const vp8 = codecs.filter((c) => /^video\/(vp8|rtx)$/i.test(c.mimeType))
-  if (vp8.some((c) => c.mimeType.toLowerCase() === "video/vp8")) transceiver.setCodecPreferences(vp8)
-}
+type FallbackReason = NonNullable<CallMediaStats["fellBackBecause"]>
 
-type Command =
-  | { readonly _tag: "Remote"; readonly message: MediaSignal }
-  | { readonly _tag: "Offer"; readonly iceRestart: boolean }
+/** What the media's controller acts on, one at a time. */
+type Control =
+  | { readonly _tag: "PathFailed"; readonly mode: MediaMode; readonly reason: MediaFailureReason }
+  | { readonly _tag: "UseRelay"; readonly because: FallbackReason }
 
 /**
  * Starts the call's media as `role`: refuses with EncodedTransformUnsupported before capturing anything when
- * frames cannot be encrypted; the caller sends its offer right away, the callee waits for it.
+ * frames cannot be encrypted; then peer to peer (the caller sends its offer right away, the callee waits for it)
+ * or the relay, as the policy says.
  */
 export const startCallMedia = <SendError, ReceiveError>(
   options: CallMediaOptions<SendError, ReceiveError>
@@ -104,6 +133,8 @@ export const startCallMedia = <SendError, ReceiveError>(
   Effect.gen(function*() {
     yield* requireEncodedTransform
     const { role, keys, signalling } = options
+    const relay = options.relay
+    const policy: CallMediaPolicy = relay ? options.mode ?? "auto" : "p2p"
     const sframeSender = yield* Effect.acquireRelease(keys.createSender, (s) => Effect.sync(() => s.destroy()))
     const sframeReceiver = yield* Effect.acquireRelease(
       keys.createReceiver({ replayWindow: REPLAY_WINDOW }),
@@ -111,185 +142,155 @@ export const startCallMedia = <SendError, ReceiveError>(
     )
     const localStream = yield* capture(options.constraints ?? { audio: true, video: true })
     const remoteStream = new MediaStream()
-    const pc = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        new RTCPeerConnection({
-          iceServers: [...(options.iceServers ?? [])],
-          bundlePolicy: "max-bundle",
-          encodedInsertableStreams: true
-        } as RTCConfiguration)
-      ),
-      (pc) => Effect.sync(() => pc.close())
-    )
-    const state = yield* SubscriptionRef.make<CallMediaState>({ connection: pc.connectionState })
-    const outbox = yield* Queue.unbounded<MediaSignal>()
-    const inbox = yield* Queue.unbounded<Command>()
     const sent = counts()
     const received = counts()
     const signals = { sent: 0, received: 0, rejected: 0 }
     const muted: Record<MediaKind, boolean> = { audio: false, video: false }
-    const protectedTransceivers = new WeakSet<RTCRtpTransceiver>()
-    let iceRestarts = 0
-    let negotiations = 0
-    let remoteUfrag: string | undefined
-    let pendingCandidates: Array<RTCIceCandidateInit> = []
-    let restartWanted = false
-
-    const fail = (reason: MediaFailureReason) =>
-      SubscriptionRef.update(state, (s) => (s.failure ? s : { connection: "closed" as const, failure: reason })).pipe(
-        Effect.zipRight(Effect.sync(() => pc.close()))
-      )
-    yield* Effect.addFinalizer(() => fail("closed"))
-
-    pc.onconnectionstatechange = () => {
-      const connection = pc.connectionState
-      Effect.runSync(SubscriptionRef.update(state, (s): CallMediaState =>
-        s.failure ? s : connection === "failed" ? { connection, failure: "ice-failed" } : { connection }))
-    }
-    pc.onicecandidate = (event) => {
-      const c = event.candidate
-      if (!c || !c.candidate) return
-      Queue.unsafeOffer(outbox, {
-        _tag: "MediaIceCandidate",
-        candidate: c.candidate,
-        sdpMid: c.sdpMid ?? null,
-        sdpMLineIndex: c.sdpMLineIndex ?? null,
-        usernameFragment: c.usernameFragment ?? null
-      })
-    }
-    pc.ontrack = (event) => remoteStream.addTrack(event.track)
-
-    const localTrack = (kind: MediaKind) => localStream.getTracks().find((t) => t.kind === kind)
-
-    /** SFrame on both ends of a transceiver, before any of its media can flow; throws when the browser refuses. */
-    const protect = (transceiver: RTCRtpTransceiver, kind: MediaKind) => {
-      if (protectedTransceivers.has(transceiver)) return
-      protectSender(transceiver.sender, kind, sframeSender, sent[kind])
-      protectReceiver(transceiver.receiver, kind, sframeReceiver, received[kind])
-      protectedTransceivers.add(transceiver)
+    const guard: FrameGuard = {
+      protectSender: (sender, kind) => protectSender(sender, kind, sframeSender, sent[kind]),
+      protectReceiver: (receiver, kind) => protectReceiver(receiver, kind, sframeReceiver, received[kind])
     }
 
-    const negotiation = <A>(run: () => Promise<A>) =>
-      Effect.tryPromise({ try: run, catch: () => new MediaConnectionFailed({ reason: "negotiation" }) })
-    const protection = (run: () => void) =>
-      Effect.try({ try: run, catch: () => new MediaConnectionFailed({ reason: "frame-protection" }) })
+    const scope = yield* Effect.scope
+    const state = yield* SubscriptionRef.make<CallMediaState>({ mode: policy === "relay" ? "relay" : "p2p", connection: "new" })
+    const outbox = yield* Queue.unbounded<MediaSignal>()
+    const control = yield* Queue.unbounded<Control>()
+    let p2p: { readonly path: PeerToPeerPath; readonly scope: Scope.CloseableScope; readonly inbox: Queue.Queue<PeerSignal> } | undefined
+    let relayed: { readonly path: RelayPath; readonly scope: Scope.CloseableScope } | undefined
+    let active: MediaPath | undefined
+    let retired = noFigures()
+    let fellBackBecause: FallbackReason | undefined
+    let p2pConnected = false
 
-    const remoteDescriptionSet = (sdp: string) =>
-      Effect.gen(function*() {
-        const ufrag = iceUfrag(sdp)
-        if (remoteUfrag !== undefined && ufrag !== remoteUfrag) iceRestarts++
-        remoteUfrag = ufrag
-        const candidates = pendingCandidates
-        pendingCandidates = []
-        for (const candidate of candidates) yield* Effect.ignore(negotiation(() => pc.addIceCandidate(candidate)))
-      })
-
-    const offer = (iceRestart: boolean) =>
-      Effect.gen(function*() {
-        if (pc.signalingState !== "stable") {
-          restartWanted ||= iceRestart
+    const eventsOf = (mode: MediaMode): PathContext["events"] => ({
+      connection: (connection) => {
+        if (mode === "p2p" && connection === "connected") p2pConnected = true
+        if (mode === "p2p" && connection === "failed") {
+          Queue.unsafeOffer(control, { _tag: "PathFailed", mode, reason: "ice-failed" })
           return
         }
-        const description = yield* negotiation(() => pc.createOffer({ iceRestart }))
-        // Queued before it is applied, so the candidates it produces follow it on the channel.
-        yield* Queue.offer(outbox, { _tag: "MediaOffer", sdp: description.sdp ?? "" })
-        yield* negotiation(() => pc.setLocalDescription(description))
-        negotiations++
-      })
+        Effect.runSync(SubscriptionRef.update(state, (s) => (s.failure || s.mode !== mode ? s : { ...s, connection })))
+      },
+      failed: (reason) => Queue.offer(control, { _tag: "PathFailed", mode, reason }).pipe(Effect.asVoid)
+    })
+    const context = (mode: MediaMode): PathContext => ({ guard, localStream, remoteStream, events: eventsOf(mode) })
 
-    const answer = (sdp: string) =>
+    /** Closes a path, keeping its figures; run by the controller only, never by the path's own fibers. */
+    const closePath = (path: MediaPath, pathScope: Scope.CloseableScope) =>
       Effect.gen(function*() {
-        yield* negotiation(() => pc.setRemoteDescription({ type: "offer", sdp }))
-        for (const transceiver of pc.getTransceivers()) {
-          const kind = transceiver.receiver.track.kind
-          if (!isKind(kind) || protectedTransceivers.has(transceiver)) continue
-          yield* protection(() => protect(transceiver, kind))
-          if (kind === "video") preferVp8(transceiver)
-          const track = localTrack(kind)
-          if (track) {
-            yield* negotiation(() => transceiver.sender.replaceTrack(track))
-            transceiver.sender.setStreams(localStream)
-            transceiver.direction = "sendrecv"
-          }
-        }
-        yield* remoteDescriptionSet(sdp)
-        const description = yield* negotiation(() => pc.createAnswer())
-        yield* Queue.offer(outbox, { _tag: "MediaAnswer", sdp: description.sdp ?? "" })
-        yield* negotiation(() => pc.setLocalDescription(description))
-        negotiations++
+        retired = addFigures(retired, yield* path.figures)
+        if (active === path) active = undefined
+        yield* Scope.close(pathScope, Exit.void)
       })
 
-    const handle = (command: Command): Effect.Effect<void, MediaConnectionFailed> => {
-      if (command._tag === "Offer") return offer(command.iceRestart)
-      const message = command.message
-      switch (message._tag) {
-        case "MediaOffer":
-          return role === "callee" ? answer(message.sdp) : Effect.sync(() => void signals.rejected++)
-        case "MediaAnswer":
-          if (role !== "caller" || pc.signalingState !== "have-local-offer") return Effect.sync(() => void signals.rejected++)
-          return negotiation(() => pc.setRemoteDescription({ type: "answer", sdp: message.sdp })).pipe(
-            Effect.zipRight(remoteDescriptionSet(message.sdp)),
-            Effect.zipRight(Effect.suspend(() => {
-              if (!restartWanted) return Effect.void
-              restartWanted = false
-              return offer(true)
-            }))
-          )
-        case "MediaIceCandidate": {
-          const { _tag, ...candidate } = message
-          if (!pc.remoteDescription) return Effect.sync(() => void pendingCandidates.push(candidate))
-          // A candidate of an ICE generation that has just been replaced is refused by the browser: harmless.
-          return Effect.ignore(negotiation(() => pc.addIceCandidate(candidate)))
-        }
-        case "MediaIceRestartRequested":
-          return role === "caller" ? offer(true) : Effect.sync(() => void signals.rejected++)
+    const closePaths = Effect.gen(function*() {
+      if (p2p) yield* closePath(p2p.path, p2p.scope)
+      if (relayed) yield* closePath(relayed.path, relayed.scope)
+    })
+
+    const finish = (reason: MediaFailureReason) =>
+      Effect.gen(function*() {
+        const current = yield* SubscriptionRef.get(state)
+        if (current.failure) return
+        yield* SubscriptionRef.set(state, { mode: current.mode, connection: "closed", failure: reason })
+        yield* closePaths
+      })
+
+    const joinRelay = (access: RelayAccess) =>
+      Effect.gen(function*() {
+        yield* SubscriptionRef.update(state, (s): CallMediaState => (s.failure ? s : { mode: "relay", connection: "new" }))
+        const relayScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        const path = yield* startRelay({ ...context("relay"), relay: access }).pipe(Scope.extend(relayScope))
+        relayed = { path, scope: relayScope }
+        active = path
+      })
+
+    const switchToRelay = (because: FallbackReason) =>
+      Effect.gen(function*() {
+        if (relayed || !relay || (yield* SubscriptionRef.get(state)).failure) return
+        fellBackBecause = because
+        if (because !== "peer") yield* Queue.offer(outbox, { _tag: "MediaUseRelay" })
+        if (p2p) yield* closePath(p2p.path, p2p.scope)
+        yield* joinRelay(relay)
+      })
+
+    const onControl = (command: Control): Effect.Effect<void> => {
+      switch (command._tag) {
+        case "PathFailed":
+          if (active?.mode !== command.mode) return Effect.void
+          return policy === "auto" && command.mode === "p2p" && command.reason === "ice-failed"
+            ? switchToRelay("ice-failed")
+            : finish(command.reason)
+        case "UseRelay":
+          if (policy === "p2p") return Effect.sync(() => void signals.rejected++)
+          return switchToRelay(command.because)
       }
     }
+    yield* Effect.addFinalizer(() => finish("closed"))
+    yield* Queue.take(control).pipe(Effect.flatMap(onControl), Effect.forever, Effect.forkScoped)
 
-    yield* Queue.take(inbox).pipe(
-      Effect.flatMap(handle),
-      Effect.forever,
-      Effect.catchAll((e) => fail(e.reason)),
-      Effect.forkScoped
-    )
+    const dispatch = (message: MediaSignal) =>
+      Effect.suspend(() => {
+        signals.received++
+        if (message._tag === "MediaUseRelay") return Queue.offer(control, { _tag: "UseRelay", because: "peer" })
+        // Peer-to-peer messages still on their way when the call moved to the relay are of no use any more.
+        return p2p && active === p2p.path ? Queue.offer(p2p.inbox, message) : Effect.void
+      })
     yield* signalling.receive.pipe(
       Effect.flatMap((raw) =>
         decodeMediaSignal(raw).pipe(
-          Effect.flatMap((message) => Effect.zipRight(Effect.sync(() => signals.received++), Queue.offer(inbox, { _tag: "Remote", message }))),
+          Effect.flatMap(dispatch),
           Effect.catchTag("NoSuchElementException", () => Effect.sync(() => void signals.rejected++))
         )
       ),
       Effect.forever,
-      Effect.catchAll(() => fail("signalling")),
+      Effect.catchAll(() => finish("signalling")),
       Effect.forkScoped
     )
     yield* Queue.take(outbox).pipe(
-      Effect.flatMap((message) => Effect.zipRight(signalling.send(message), Effect.sync(() => signals.sent++))),
+      Effect.flatMap((message) => Effect.zipRight(signalling.send(message), Effect.sync(() => void signals.sent++))),
       Effect.forever,
-      Effect.catchAll(() => fail("signalling")),
+      Effect.catchAll(() => finish("signalling")),
       Effect.forkScoped
     )
 
-    if (role === "caller") {
-      for (const track of localStream.getTracks()) {
-        if (!isKind(track.kind)) continue
-        const kind = track.kind
-        const transceiver = pc.addTransceiver(track, { direction: "sendrecv", streams: [localStream] })
-        yield* protection(() => protect(transceiver, kind)).pipe(
-          Effect.tapError(() => fail("frame-protection")),
-          Effect.mapError(() => new EncodedTransformUnsupported())
+    if (policy === "relay") {
+      // A peer on "auto" follows at once instead of waiting for its peer-to-peer attempt to time out.
+      yield* Queue.offer(outbox, { _tag: "MediaUseRelay" })
+      yield* joinRelay(relay!)
+    } else {
+      const p2pScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+      const inbox = yield* Queue.unbounded<PeerSignal>()
+      const path = yield* startPeerToPeer({
+        ...context("p2p"),
+        role,
+        outbox,
+        inbox,
+        rejected: () => void signals.rejected++,
+        ...(options.iceServers ? { iceServers: options.iceServers } : {}),
+        ...(options.iceTransportPolicy ? { iceTransportPolicy: options.iceTransportPolicy } : {})
+      }).pipe(
+        Scope.extend(p2pScope),
+        Effect.tapError(() => finish("frame-protection")),
+        Effect.mapError(() => new EncodedTransformUnsupported())
+      )
+      p2p = { path, scope: p2pScope, inbox }
+      active = path
+      if (policy === "auto") {
+        const bound = options.relay ? options.p2pTimeout ?? DEFAULT_P2P_TIMEOUT : DEFAULT_P2P_TIMEOUT
+        yield* Effect.sleep(bound).pipe(
+          Effect.zipRight(Effect.suspend(() => (p2pConnected ? Effect.void : Queue.offer(control, { _tag: "UseRelay", because: "timeout" })))),
+          Effect.forkIn(p2pScope)
         )
-        if (kind === "video") preferVp8(transceiver)
       }
-      yield* Queue.offer(inbox, { _tag: "Offer", iceRestart: false })
     }
 
-    const awaitConnected: Effect.Effect<void, MediaConnectionFailed> = state.changes.pipe(
+    const awaitConnected: Effect.Effect<MediaMode, MediaConnectionFailed> = state.changes.pipe(
       Stream.filter((s) => s.connection === "connected" || s.failure !== undefined),
       Stream.runHead,
       Effect.flatMap((s) =>
         s._tag === "Some" && s.value.failure === undefined
-          ? Effect.void
+          ? Effect.succeed(s.value.mode)
           : Effect.fail(new MediaConnectionFailed({ reason: s._tag === "Some" ? s.value.failure ?? "closed" : "closed" }))
       )
     )
@@ -309,12 +310,11 @@ export const startCallMedia = <SendError, ReceiveError>(
         const track = next.getVideoTracks()[0]
         if (!track) return yield* new MediaCaptureFailed({ reason: "NotFoundError" })
         track.enabled = !muted.video
-        const sender = pc.getTransceivers().find((t) => t.sender.track?.kind === "video" || t.receiver.track.kind === "video")?.sender
-        if (sender) {
-          yield* Effect.tryPromise({
-            try: () => sender.replaceTrack(track),
-            catch: () => new MediaCaptureFailed({ reason: "InvalidStateError" })
-          }).pipe(Effect.tapError(() => Effect.sync(() => track.stop())))
+        if (active) {
+          yield* active.replaceTrack("video", track).pipe(
+            Effect.mapError(() => new MediaCaptureFailed({ reason: "InvalidStateError" })),
+            Effect.tapError(() => Effect.sync(() => track.stop()))
+          )
         }
         const previous = localStream.getVideoTracks()
         localStream.addTrack(track)
@@ -324,20 +324,24 @@ export const startCallMedia = <SendError, ReceiveError>(
         }
       })
 
-    const restartIce = role === "caller"
-      ? Queue.offer(inbox, { _tag: "Offer", iceRestart: true }).pipe(Effect.asVoid)
-      : Queue.offer(outbox, { _tag: "MediaIceRestartRequested" }).pipe(Effect.asVoid)
+    const restartIce = Effect.suspend(() => (p2p && active === p2p.path ? p2p.path.restartIce : Effect.void))
 
     const stats = Effect.gen(function*() {
-      const report = yield* Effect.promise(() => pc.getStats())
-      const figures = rtpFigures(report)
+      const figures = active ? addFigures(retired, yield* active.figures) : retired
       const copy = (c: Record<MediaKind, FrameCounts>) => ({ audio: { ...c.audio }, video: { ...c.video } })
+      const now = yield* SubscriptionRef.get(state)
+      const { negotiations, iceRestarts } = p2p?.path.negotiations() ?? { negotiations: 0, iceRestarts: 0 }
+      const { joins, restarts } = relayed?.path.joins() ?? { joins: 0, restarts: 0 }
       return {
-        mode: "p2p",
+        mode: now.mode,
+        policy,
+        ...(fellBackBecause ? { fellBackBecause } : {}),
         sframeSuite: keys.suite,
-        connectionState: (yield* SubscriptionRef.get(state)).connection,
+        connectionState: now.connection,
         negotiations,
         iceRestarts,
+        relayJoins: joins,
+        relayRestarts: restarts,
         muted: { ...muted },
         audio: figures.audio,
         video: figures.video,
@@ -348,7 +352,7 @@ export const startCallMedia = <SendError, ReceiveError>(
     })
 
     return {
-      mode: "p2p",
+      policy,
       role,
       sframeSuite: keys.suite,
       localStream,

@@ -34,6 +34,12 @@ export const MediaFailureReason = Schema.Literal(
   "negotiation",
   /** A sender or receiver could not be put behind SFrame: the call's media is stopped rather than sent in clear. */
   "frame-protection",
+  /** The call's relay could not be had (no media worker, no transport): neither path carries the call's media. */
+  "relay-unavailable",
+  /** The server refused this device the call's relay (not a party of the call, or the call is not accepted). */
+  "relay-refused",
+  /** The relay was lost during the call and could not be re-created, or its transports failed. */
+  "relay-lost",
   /** This side closed the call's media. */
   "closed"
 )

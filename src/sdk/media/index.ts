@@ -1,4 +1,7 @@
-/** Call media in the browser: peer-to-peer WebRTC with SFrame on every frame, signalling over the sealed channel. */
+/**
+ * Call media in the browser: peer to peer first, the server's relay when that does not connect (or when policy says
+ * so), SFrame on every frame on either path, signalling over the sealed channel.
+ */
 export * from "./CallMedia.js"
 export * from "./errors.js"
 export { type FrameCounts, type MediaKind } from "./frameProtection.js"

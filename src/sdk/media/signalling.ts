@@ -1,5 +1,6 @@
 /**
- * What the two peers' media layers say to each other: offers, answers and ICE candidates. The channel is pluggable
+ * What the two peers' media layers say to each other: offers, answers and ICE candidates, and the switch to the
+ * relay when the peer-to-peer path did not connect. The channel is pluggable
  * (`send` and `receive`) so that it rides the call's sealed channel (CallSecurity.secureCall): the server then sees
  * neither addresses nor DTLS fingerprints. Incoming messages are decoded here; anything else is dropped and counted.
  */
@@ -18,7 +19,13 @@ export const MediaIceCandidate = Schema.TaggedStruct("MediaIceCandidate", {
 /** The callee asks the caller, who makes every offer, for an ICE restart. */
 export const MediaIceRestartRequested = Schema.TaggedStruct("MediaIceRestartRequested", {})
 
-export const MediaSignal = Schema.Union(MediaOffer, MediaAnswer, MediaIceCandidate, MediaIceRestartRequested)
+/**
+ * Either side, once: the peer-to-peer path did not connect in time (or failed), or this side's policy is the relay;
+ * both sides leave the peer-to-peer path and join the call's relay. Sticky: there is no way back to peer to peer.
+ */
+export const MediaUseRelay = Schema.TaggedStruct("MediaUseRelay", {})
+
+export const MediaSignal = Schema.Union(MediaOffer, MediaAnswer, MediaIceCandidate, MediaIceRestartRequested, MediaUseRelay)
 export type MediaSignal = typeof MediaSignal.Type
 
 export const decodeMediaSignal = Schema.decodeUnknownOption(MediaSignal)

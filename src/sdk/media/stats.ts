@@ -14,13 +14,21 @@ export interface RtpFigures {
 }
 
 export interface CallMediaStats {
-  readonly mode: "p2p"
+  /** The path the media take now: peer to peer, or through the server's relay. */
+  readonly mode: "p2p" | "relay"
+  /** What was asked for: "auto" tries peer to peer first and falls back to the relay. */
+  readonly policy: "auto" | "p2p" | "relay"
+  /** Why an "auto" call went to the relay: no connection in time, ICE failed, or the peer asked for it. */
+  readonly fellBackBecause?: "timeout" | "ice-failed" | "peer"
   readonly sframeSuite: number
   readonly connectionState: RTCPeerConnectionState
-  /** Offers and answers this side has made: the initial negotiation, then one per ICE restart, nothing else. */
+  /** Peer to peer: offers and answers this side has made (the first negotiation, then one per ICE restart). */
   readonly negotiations: number
-  /** ICE restarts completed on this side (the peer's ICE credentials changed). */
+  /** Peer to peer: ICE restarts completed on this side (the peer's ICE credentials changed). */
   readonly iceRestarts: number
+  /** Relay: times this side joined the call's relay (once, plus once per relay restart), and the restarts. */
+  readonly relayJoins: number
+  readonly relayRestarts: number
   readonly muted: Readonly<Record<MediaKind, boolean>>
   readonly audio: RtpFigures
   readonly video: RtpFigures
@@ -43,10 +51,10 @@ const empty = (): Mutable<RtpFigures> => ({
 
 const num = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0)
 
-/** Sums the inbound-rtp and outbound-rtp entries of a stats report per media kind. */
-export const rtpFigures = (report: RTCStatsReport): Readonly<Record<MediaKind, RtpFigures>> => {
+/** Sums the inbound-rtp and outbound-rtp entries of stats reports per media kind. */
+export const rtpFigures = (reports: Iterable<RTCStatsReport>): Readonly<Record<MediaKind, RtpFigures>> => {
   const figures = { audio: empty(), video: empty() }
-  report.forEach((entry: Record<string, unknown>) => {
+  for (const report of reports) report.forEach((entry: Record<string, unknown>) => {
     const kind = entry["kind"]
     if (kind !== "audio" && kind !== "video") return
     const f = figures[kind]
@@ -62,3 +70,21 @@ export const rtpFigures = (report: RTCStatsReport): Readonly<Record<MediaKind, R
   })
   return figures
 }
+
+/** Figures of paths or sessions that are closed, plus those of the open one: counts that never go back. */
+export const addFigures = (
+  a: Readonly<Record<MediaKind, RtpFigures>>,
+  b: Readonly<Record<MediaKind, RtpFigures>>
+): Readonly<Record<MediaKind, RtpFigures>> => {
+  const sum = (x: RtpFigures, y: RtpFigures): RtpFigures => ({
+    packetsSent: x.packetsSent + y.packetsSent,
+    framesEncoded: x.framesEncoded + y.framesEncoded,
+    packetsReceived: x.packetsReceived + y.packetsReceived,
+    framesReceived: x.framesReceived + y.framesReceived,
+    framesDecoded: x.framesDecoded + y.framesDecoded,
+    totalAudioEnergy: x.totalAudioEnergy + y.totalAudioEnergy
+  })
+  return { audio: sum(a.audio, b.audio), video: sum(a.video, b.video) }
+}
+
+export const noFigures = (): Readonly<Record<MediaKind, RtpFigures>> => ({ audio: empty(), video: empty() })

@@ -1,0 +1,335 @@
+/**
+ * The relay path of a call's media: mediasoup-client's Device with a send and a receive transport to the call's
+ * relay room on the server (the relay RPCs of the public contract), a producer per local track and a consumer per
+ * track of the peer. Every RTCRtpSender and RTCRtpReceiver goes behind the call's SFrame contexts before it is
+ * negotiated (mediasoup-client's onRtpSender / onRtpReceiver; the peer connections are created with encoded
+ * insertable streams, which older Chromium requires and under which no frame leaves unprotected), so the relay
+ * forwards ciphertext only; a sender or receiver that cannot be protected ends the media before anything is sent.
+ *
+ * The peer's tracks are learnt from the join and then from RelayProducerAdded / RelayProducerClosed. After a media
+ * worker failure the server re-creates the room and says RelayRestarted: the path joins again with fresh transports.
+ * RelayFailed, or a transport whose ICE fails, ends the media with "relay-lost". Closing the path's scope leaves
+ * the room. Nothing here is logged.
+ */
+import { Cause, Data, Effect, Exit, Option, Queue, Schedule, Scope } from "effect"
+import { Device, type types as Ms } from "mediasoup-client"
+import type { CallId } from "../../domain/ids.js"
+import type { LiveEvent, RelayFailed, RelayProducerAdded, RelayProducerClosed, RelayRestarted } from "../../domain/liveEvents.js"
+import type { RelayJoined, RelayTransportParameters } from "../../media/RelayParameters.js"
+import type { DeviceSession } from "../DeviceSession.js"
+import type { MediaFailureReason } from "./errors.js"
+import type { MediaKind } from "./frameProtection.js"
+import type { MediaPath, PathContext } from "./path.js"
+import { addFigures, noFigures, rtpFigures, type RtpFigures } from "./stats.js"
+
+/** What the relay path needs of a signed-in device: its RPCs and its live events. */
+export interface RelayAccess {
+  readonly callId: CallId
+  readonly device: Pick<DeviceSession, "rpc" | "take">
+}
+
+export interface RelayPathOptions extends PathContext {
+  readonly relay: RelayAccess
+}
+
+export interface RelayPath extends MediaPath {
+  readonly mode: "relay"
+  readonly joins: () => { readonly joins: number; readonly restarts: number }
+}
+
+type RelayEvent = RelayProducerAdded | RelayProducerClosed | RelayRestarted | RelayFailed
+
+type Command = RelayEvent | { readonly _tag: "Join" } | { readonly _tag: "TransportFailed"; readonly session: Session }
+
+/** One join of the room: the transports, producers and consumers that a relay restart replaces. */
+interface Session {
+  readonly scope: Scope.CloseableScope
+  readonly device: Device
+  readonly send: Ms.Transport
+  readonly receive: Ms.Transport
+  readonly producers: Map<MediaKind, Ms.Producer>
+  /** By the peer's producer id. */
+  readonly consumers: Map<string, Ms.Consumer>
+  readonly states: { send: Ms.ConnectionState; receive: Ms.ConnectionState }
+}
+
+/** A relay step that failed, with what it means for the call. */
+class RelayStepFailed extends Data.TaggedError("RelayStepFailed")<{ readonly reason: MediaFailureReason }> {}
+
+const LEAVE_TIMEOUT = "3 seconds"
+/** How long a failed transport may wait for the relay's restart before the relay counts as lost. */
+const TRANSPORT_FAILURE_GRACE = "10 seconds"
+const REJOIN_ATTEMPTS = 3
+
+const isRelayEvent = (callId: CallId) => (e: LiveEvent): e is RelayEvent =>
+  (e._tag === "RelayProducerAdded" || e._tag === "RelayProducerClosed" || e._tag === "RelayRestarted" ||
+    e._tag === "RelayFailed") && e.callId === callId
+
+const transportOptions = (t: RelayTransportParameters): Ms.TransportOptions => ({
+  id: t.id,
+  iceParameters: { ...t.iceParameters },
+  // mediasoup-client still types the deprecated `ip` beside `address`.
+  iceCandidates: t.iceCandidates.map((c) => ({ ...c, ip: c.address })) as unknown as Array<Ms.IceCandidate>,
+  dtlsParameters: t.dtlsParameters as unknown as Ms.DtlsParameters,
+  additionalSettings: { encodedInsertableStreams: true } as Partial<RTCConfiguration>
+})
+
+/** Both directions up: the media flow. A failed direction fails the relay. */
+const combined = (states: Session["states"]): RTCPeerConnectionState => {
+  const both = [states.send, states.receive]
+  if (both.includes("failed")) return "failed"
+  if (both.every((s) => s === "connected")) return "connected"
+  if (both.includes("disconnected")) return "disconnected"
+  return both.includes("closed") ? "closed" : both.includes("connecting") ? "connecting" : "new"
+}
+
+/** Joins the call's relay and keeps the media on it, rejoining after a relay restart. */
+export const startRelay = (options: RelayPathOptions): Effect.Effect<RelayPath, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { guard, localStream, remoteStream, events } = options
+    const { callId, device } = options.relay
+    const rpc = device.rpc
+    const commands = yield* Queue.unbounded<Command>()
+    let session: Session | undefined
+    let retired = noFigures()
+    let joins = 0
+    let restarts = 0
+
+    /** Runs a relay RPC for mediasoup-client's callbacks; its failure is remembered with what it means. */
+    let lastFailure: MediaFailureReason | undefined
+    const forClient = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>): Promise<A> =>
+      Effect.runPromiseExit(effect).then((exit) => {
+        if (Exit.isSuccess(exit)) return exit.value
+        const error = Cause.failureOption(exit.cause)
+        lastFailure = Option.match(error, {
+          onNone: () => "relay-lost",
+          onSome: (e) => (e._tag === "InvalidRequest" ? "negotiation" : "relay-lost")
+        })
+        throw new Error(Option.match(error, { onNone: () => "relay request interrupted", onSome: (e) => e._tag }))
+      })
+
+    /** A browser step of mediasoup-client; a failure is a refused sender or receiver, or a refused negotiation. */
+    let protectionRefused = false
+    const clientStep = <A>(run: () => Promise<A> | A) =>
+      Effect.tryPromise({
+        try: async () => run(),
+        catch: () => new RelayStepFailed({ reason: protectionRefused ? "frame-protection" : lastFailure ?? "negotiation" })
+      })
+    const guarded = (protect: () => void) => {
+      try {
+        protect()
+      } catch (e) {
+        protectionRefused = true
+        throw e
+      }
+    }
+
+    const figuresOf = (s: Session) =>
+      Effect.tryPromise(() => Promise.all([s.send.getStats(), s.receive.getStats()])).pipe(
+        Effect.map(rtpFigures),
+        Effect.orElseSucceed(noFigures)
+      )
+
+    const dropConsumer = (s: Session, producerId: string) =>
+      Effect.sync(() => {
+        const consumer = s.consumers.get(producerId)
+        if (!consumer) return
+        s.consumers.delete(producerId)
+        remoteStream.removeTrack(consumer.track)
+        consumer.close()
+      })
+
+    const retire = (s: Session) =>
+      Effect.gen(function*() {
+        if (session === s) session = undefined
+        retired = addFigures(retired, yield* figuresOf(s))
+        yield* Scope.close(s.scope, Exit.void)
+      })
+
+    // A transport of a dead worker may fail before the server has re-created the room: wait for RelayRestarted.
+    const onTransportState = (s: Session, direction: "send" | "receive", state: Ms.ConnectionState) => {
+      if (session !== s) return
+      s.states[direction] = state
+      const connection = combined(s.states)
+      events.connection(connection === "failed" ? "disconnected" : connection)
+      if (connection === "failed") {
+        Effect.runFork(Effect.delay(Queue.offer(commands, { _tag: "TransportFailed", session: s }), TRANSPORT_FAILURE_GRACE))
+      }
+    }
+
+    const consume = (s: Session, producerId: string) =>
+      Effect.gen(function*() {
+        if (s.consumers.has(producerId)) return
+        // A track that is gone already (a stale event, a restart in between) is skipped: later events say more.
+        const offered = yield* Effect.option(rpc.relay.consume({ callId, producerId, rtpCapabilities: s.device.recvRtpCapabilities as never }))
+        if (Option.isNone(offered)) return
+        const { id, kind, rtpParameters } = offered.value
+        const consumer = yield* clientStep(() =>
+          s.receive.consume({
+            id,
+            producerId,
+            kind,
+            rtpParameters: rtpParameters as unknown as Ms.RtpParameters,
+            onRtpReceiver: (receiver) => guarded(() => guard.protectReceiver(receiver, kind))
+          })
+        )
+        s.consumers.set(producerId, consumer)
+        remoteStream.addTrack(consumer.track)
+        yield* Effect.ignore(rpc.relay.resumeConsumer({ callId, consumerId: id }))
+      })
+
+    const produce = (s: Session, track: MediaStreamTrack, kind: MediaKind) =>
+      Effect.gen(function*() {
+        const vp8 = s.device.sendRtpCapabilities.codecs?.find((c) => c.mimeType.toLowerCase() === "video/vp8")
+        if (kind === "video" && !vp8) return yield* new RelayStepFailed({ reason: "negotiation" })
+        const producer = yield* clientStep(() =>
+          s.send.produce({
+            track,
+            stopTracks: false,
+            ...(kind === "video" && vp8 ? { codec: vp8 } : {}),
+            onRtpSender: (sender) => guarded(() => guard.protectSender(sender, kind))
+          })
+        )
+        s.producers.set(kind, producer)
+      })
+
+    /** Transports, producers and consumers for one join; all of it closes with the session's scope. */
+    const setUp = (joined: RelayJoined) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const built = Effect.gen(function*() {
+          const client = yield* clientStep(async () => {
+            const d = new Device({ handlerName: "Chrome111" })
+            await d.load({ routerRtpCapabilities: joined.routerRtpCapabilities as unknown as Ms.RtpCapabilities })
+            return d
+          })
+          if (!client.canProduce("audio") || !client.canProduce("video")) return yield* new RelayStepFailed({ reason: "negotiation" })
+          const transport = (direction: "send" | "receive") =>
+            Effect.acquireRelease(
+              clientStep(() =>
+                direction === "send"
+                  ? client.createSendTransport(transportOptions(joined.sendTransport))
+                  : client.createRecvTransport(transportOptions(joined.receiveTransport))
+              ),
+              (t) => Effect.sync(() => t.close())
+            )
+          const send = yield* transport("send")
+          const receive = yield* transport("receive")
+          const s: Session = {
+            scope,
+            device: client,
+            send,
+            receive,
+            producers: new Map(),
+            consumers: new Map(),
+            states: { send: "new", receive: "new" }
+          }
+          yield* Scope.addFinalizer(scope, Effect.sync(() => {
+            for (const consumer of s.consumers.values()) remoteStream.removeTrack(consumer.track)
+            s.consumers.clear()
+          }))
+          for (const [t, direction] of [[send, "send"], [receive, "receive"]] as const) {
+            t.on("connect", ({ dtlsParameters }, ok, ko) => {
+              forClient(rpc.relay.connectTransport({ callId, direction, dtlsParameters: dtlsParameters as never })).then(ok, ko)
+            })
+            t.on("connectionstatechange", (state) => onTransportState(s, direction, state))
+          }
+          send.on("produce", ({ kind, rtpParameters }, ok, ko) => {
+            forClient(rpc.relay.produce({ callId, kind, rtpParameters: rtpParameters as never })).then(
+              ({ producerId }) => ok({ id: producerId }),
+              ko
+            )
+          })
+          return s
+        })
+        return yield* built.pipe(Scope.extend(scope), Effect.tapError(() => Scope.close(scope, Exit.void)))
+      })
+
+    const join = Effect.gen(function*() {
+      lastFailure = undefined
+      const joined = yield* rpc.relay.join({ callId }).pipe(
+        Effect.mapError((e) =>
+          new RelayStepFailed({ reason: e._tag === "NotPermitted" || e._tag === "CallStateInvalid" ? "relay-refused" : "relay-unavailable" })
+        )
+      )
+      joins++
+      const s = yield* setUp(joined)
+      session = s
+      events.connection("connecting")
+      yield* Effect.gen(function*() {
+        for (const track of localStream.getTracks()) {
+          if (track.kind === "audio" || track.kind === "video") yield* produce(s, track, track.kind)
+        }
+        for (const { producerId } of joined.producers) yield* consume(s, producerId)
+      }).pipe(Effect.tapError(() => retire(s)))
+    })
+
+    const rejoin = Effect.gen(function*() {
+      restarts++
+      if (session) yield* retire(session)
+      events.connection("connecting")
+      yield* join.pipe(
+        Effect.retry({
+          times: REJOIN_ATTEMPTS - 1,
+          schedule: Schedule.spaced("1 second"),
+          while: (e) => e.reason === "relay-unavailable" || e.reason === "relay-lost"
+        }),
+        Effect.mapError((e) => (e.reason === "relay-unavailable" ? new RelayStepFailed({ reason: "relay-lost" }) : e))
+      )
+    })
+
+    const handle = (command: Command): Effect.Effect<void, RelayStepFailed> => {
+      switch (command._tag) {
+        case "Join":
+          return join
+        case "TransportFailed":
+          return command.session === session ? Effect.fail(new RelayStepFailed({ reason: "relay-lost" })) : Effect.void
+        case "RelayProducerAdded":
+          return session ? consume(session, command.producerId) : Effect.void
+        case "RelayProducerClosed":
+          return session ? dropConsumer(session, command.producerId) : Effect.void
+        case "RelayRestarted":
+          return rejoin
+        case "RelayFailed":
+          return Effect.fail(new RelayStepFailed({ reason: "relay-lost" }))
+      }
+    }
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        if (session) yield* Scope.close(session.scope, Exit.void)
+        session = undefined
+        if (joins > 0) yield* Effect.ignore(Effect.timeout(rpc.relay.leave({ callId }), LEAVE_TIMEOUT))
+      })
+    )
+    yield* device.take(isRelayEvent(callId)).pipe(
+      Effect.flatMap((event) => Queue.offer(commands, event)),
+      Effect.forever,
+      Effect.ignore,
+      Effect.forkScoped
+    )
+    yield* Queue.offer(commands, { _tag: "Join" })
+    yield* Queue.take(commands).pipe(
+      Effect.flatMap(handle),
+      Effect.forever,
+      Effect.catchAll((e) =>
+        Effect.zipRight(session ? retire(session) : Effect.void, events.failed(e.reason))
+      ),
+      Effect.forkScoped
+    )
+
+    const replaceTrack = (kind: MediaKind, track: MediaStreamTrack) =>
+      Effect.suspend(() => {
+        const producer = session?.producers.get(kind)
+        return producer ? Effect.tryPromise(() => producer.replaceTrack({ track })) : Effect.void
+      })
+
+    return {
+      mode: "relay",
+      replaceTrack,
+      joins: () => ({ joins, restarts }),
+      figures: Effect.suspend((): Effect.Effect<Readonly<Record<MediaKind, RtpFigures>>> =>
+        session ? Effect.map(figuresOf(session), (open) => addFigures(retired, open)) : Effect.succeed(retired)
+      )
+    } satisfies RelayPath
+  })
