@@ -30,7 +30,7 @@ import {
   Unauthenticated
 } from "../domain/errors.js"
 import { AccountId, CallId, CustomerId, DeviceId, HostId } from "../domain/ids.js"
-import { LiveEvent, MAX_SIGNAL_BYTES } from "../domain/liveEvents.js"
+import { LiveEvent } from "../domain/liveEvents.js"
 import {
   DtlsParameters,
   MediaKind,
@@ -164,14 +164,11 @@ export class LiveRpcs extends RpcGroup.make(
   }),
   Rpc.make("call.cancel", { payload: CallRef, error: CallError }),
   Rpc.make("call.hangUp", { payload: CallRef, error: CallNotFound }),
+  // The size is checked by the handler, so that a payload out of bounds gets a typed InvalidRequest (the transport's
+  // frame limit still bounds what can arrive at all).
   Rpc.make("call.signal", {
-    payload: {
-      callId: CallId,
-      payload: Schema.Uint8ArrayFromSelf.pipe(Schema.filter((b) => b.length > 0 && b.length <= MAX_SIGNAL_BYTES, {
-        message: () => `a signalling payload is 1 to ${MAX_SIGNAL_BYTES} bytes`
-      }))
-    },
-    error: CallError
+    payload: { callId: CallId, payload: Schema.Uint8ArrayFromSelf },
+    error: Schema.Union(CallNotFound, CallStateInvalid, InvalidRequest)
   })
 ).middleware(Authenticated) {}
 

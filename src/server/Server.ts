@@ -43,8 +43,20 @@ export const ServerLive = (settings: ServerSettings) => {
   return Layer.mergeAll(rpc, HttpRoutesLive, LiveReactionsLive).pipe(
     Layer.provideMerge(live),
     Layer.provideMerge(control),
+    Layer.provideMerge(accountsOnBoundPort(settings)),
     Layer.provideMerge(transport),
-    Layer.provideMerge(WorkerPool.fromEnv),
-    Layer.provideMerge(AccountsLive(settings))
+    Layer.provideMerge(WorkerPool.fromEnv)
   )
 }
+
+/**
+ * The accounts, built once the transport is listening: with PORT=0 the config files they sign must carry the port
+ * that was bound, not 0. (Until the RPC handlers are attached the transport answers upgrades with 503.)
+ */
+const accountsOnBoundPort = (settings: ServerSettings) =>
+  Layer.unwrapEffect(Effect.map(UwsServer.UwsServer, (server) =>
+    AccountsLive(
+      settings.port === 0
+        ? { ...settings, publicUrl: settings.publicUrl.replace(/:0\/rpc$/, `:${server.port}/rpc`) }
+        : settings
+    )))

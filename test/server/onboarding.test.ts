@@ -25,6 +25,8 @@ describe("onboarding", () => {
         const store = Sdk.memoryKeyStore()
         const credentials = yield* Sdk.activateCustomer(server.url, code, store, { extractableKey: true })
         expect(credentials.config.body.kind).toBe("customer")
+        // The config names the address the server really listens on (PORT=0: the bound port).
+        expect(credentials.config.body.serverAddress).toBe(server.url)
         expect(yield* Effect.promise(() => store.load())).toBeDefined()
         const notice = yield* next(host.session, "CustomerActivatedNotice")
         expect(notice.customerId).toBe(customerId)

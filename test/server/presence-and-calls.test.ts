@@ -4,7 +4,7 @@
  * 3 s here (TESSERA_RING_SECONDS), long enough for the answering tests on a busy machine, short enough to wait out.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Cause, Context, Effect, Exit, Layer, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import { Enrollment } from "../../src/actors/Enrollment.js"
 import { MAX_SIGNAL_BYTES } from "../../src/domain/liveEvents.js"
@@ -251,16 +251,18 @@ describe("presence and calls", () => {
         yield* next(erika.session, "CallEnded", (e) => e.callId === callId)
       }))
 
-    // The contract caps a payload at MAX_SIGNAL_BYTES, so the SDK's client refuses to send a larger one (a defect
-    // naming the limit; CallSecurity turns it into SignalTooLarge before that). What the server does with one from
-    // a client that sends it anyway: protocol-abuse.test.ts.
-    it.scoped("an oversized signalling payload is refused and the call goes on", () =>
+    // The server checks the size itself, so a payload out of bounds gets a typed error (CallSecurity refuses to
+    // send one with SignalTooLarge before that).
+    it.scoped("an oversized or empty signalling payload is refused with InvalidRequest and the call goes on", () =>
       Effect.gen(function*() {
         const { erika, host } = yield* Cast
         yield* allReady
         const callId = yield* connectedCall(host, erika)
-        const refused = yield* Effect.exit(host.session.rpc.call.signal({ callId, payload: new Uint8Array(MAX_SIGNAL_BYTES + 1) }))
-        expect(Exit.isFailure(refused) && Cause.pretty(refused.cause)).toContain(`a signalling payload is 1 to ${MAX_SIGNAL_BYTES} bytes`)
+        const refused = yield* Effect.flip(host.session.rpc.call.signal({ callId, payload: new Uint8Array(MAX_SIGNAL_BYTES + 1) }))
+        expect(refused._tag).toBe("InvalidRequest")
+        expect((refused as { reason?: string }).reason).toContain(`a signalling payload is 1 to ${MAX_SIGNAL_BYTES} bytes`)
+        const empty = yield* Effect.flip(host.session.rpc.call.signal({ callId, payload: new Uint8Array(0) }))
+        expect(empty._tag).toBe("InvalidRequest")
         yield* host.session.rpc.call.signal({ callId, payload: new Uint8Array([42]) })
         expect(Array.from((yield* next(erika.session, "SignalReceived", (e) => e.callId === callId)).payload)).toEqual([42])
         yield* host.session.rpc.call.hangUp({ callId })

@@ -2,6 +2,8 @@
 import { Effect } from "effect"
 import { Calls } from "../../actors/Calls.js"
 import { Sessions } from "../../actors/Sessions.js"
+import { InvalidRequest } from "../../domain/errors.js"
+import { MAX_SIGNAL_BYTES } from "../../domain/liveEvents.js"
 import { CurrentPrincipal, LiveRpcs } from "../contract.js"
 
 export const LiveHandlersLive = LiveRpcs.toLayer(Effect.gen(function*() {
@@ -18,6 +20,9 @@ export const LiveHandlersLive = LiveRpcs.toLayer(Effect.gen(function*() {
     "call.decline": ({ callId, reason }, { clientId }) => calls.decline(clientId, callId, reason),
     "call.cancel": ({ callId }, { clientId }) => calls.cancel(clientId, callId),
     "call.hangUp": ({ callId }, { clientId }) => calls.hangUp(clientId, callId),
-    "call.signal": ({ callId, payload }, { clientId }) => calls.signal(clientId, callId, payload)
+    "call.signal": ({ callId, payload }, { clientId }) =>
+      payload.length === 0 || payload.length > MAX_SIGNAL_BYTES
+        ? Effect.fail(new InvalidRequest({ reason: `a signalling payload is 1 to ${MAX_SIGNAL_BYTES} bytes` }))
+        : calls.signal(clientId, callId, payload)
   }
 }))
