@@ -5,7 +5,7 @@
  */
 import { Context, Duration, Effect, FiberMap, Layer, Option } from "effect"
 import { CallNotFound, CallStateInvalid, NotPermitted, PeerBusy, PeerUnavailable } from "../domain/errors.js"
-import { type AccountId, type CallId, type CustomerId, type HostId, isCustomerId } from "../domain/ids.js"
+import { type AccountId, type CallId, type CustomerId, type HostId, isCustomerId, isHostId } from "../domain/ids.js"
 import { CallAccepted, CallEnded, type CallEndReason, IncomingCall, SignalReceived } from "../domain/liveEvents.js"
 import { ServerConfig } from "../server/Config.js"
 import type { Principal } from "./ConfigFiles.js"
@@ -20,6 +20,8 @@ interface Call {
   /** The callee's sessions that ring; once accepted, only the one that answered. */
   ringing: ReadonlyArray<number>
   answeredBy: number | undefined
+  /** Attached to a conference of the host's: then it does not keep the host from further calls. */
+  inConference: boolean
 }
 
 export interface CallParties {
@@ -40,6 +42,11 @@ export class Calls extends Context.Tag("tessera/Calls")<Calls, {
   readonly dropClient: (clientId: number) => Effect.Effect<void>
   /** Ends every call of an account, e.g. when its access is revoked. */
   readonly endAllOf: (account: AccountId, reason: CallEndReason) => Effect.Effect<void>
+  /**
+   * Marks a call as attached to (or detached from) a conference. A host is busy only with calls outside
+   * conferences, so that it can call further customers into one; its customers stay busy either way.
+   */
+  readonly setInConference: (callId: CallId, inConference: boolean) => Effect.Effect<void>
 }>() {}
 
 export const CallsLive = Layer.scoped(
@@ -52,7 +59,10 @@ export const CallsLive = Layer.scoped(
     const calls = new Map<CallId, Call>()
 
     const inCall = (account: AccountId) => {
-      for (const call of calls.values()) if (call.caller.account === account || call.callee === account) return true
+      for (const call of calls.values()) {
+        if (call.caller.account !== account && call.callee !== account) continue
+        if (!(call.inConference && isHostId(account))) return true
+      }
       return false
     }
     const partyOf = (call: Call, clientId: number): "caller" | "callee" | "ringing" | undefined =>
@@ -100,7 +110,14 @@ export const CallsLive = Layer.scoped(
           if (ringing.length === 0) return yield* new PeerUnavailable()
           if (inCall(peer)) return yield* new PeerBusy()
           const callId = yield* newCallId
-          const call: Call = { callId, caller: { account: self, clientId }, callee: peer, ringing, answeredBy: undefined }
+          const call: Call = {
+            callId,
+            caller: { account: self, clientId },
+            callee: peer,
+            ringing,
+            answeredBy: undefined,
+            inConference: false
+          }
           calls.set(callId, call)
           yield* Effect.forEach(ringing, (id) => sessions.deliverToClient(id, new IncomingCall({ callId, from: self })), {
             discard: true
@@ -175,7 +192,12 @@ export const CallsLive = Layer.scoped(
           [...calls.values()].filter((call) => call.caller.account === account || call.callee === account),
           (call) => end(call, reason),
           { discard: true }
-        )
+        ),
+      setInConference: (callId, inConference) =>
+        Effect.sync(() => {
+          const call = calls.get(callId)
+          if (call) call.inConference = inConference
+        })
     }
   })
 )
