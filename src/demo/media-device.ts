@@ -151,12 +151,12 @@ export const mediaDevice = {
       Effect.timeoutTo({ duration: timeoutMs, onTimeout: () => ({ failed: "timed out" }), onSuccess: (r) => r })
     )),
 
-  /** When (Date.now) getStats first counted a decoded video frame, polling every 50 ms. */
-  async firstDecodedFrame(timeoutMs: number): Promise<number | undefined> {
+  /** When (Date.now) getStats first counted a decoded video frame, polling every `intervalMs`. */
+  async firstDecodedFrame(timeoutMs: number, intervalMs = 50): Promise<number | undefined> {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
       if ((await Effect.runPromise(media!.stats)).video.framesDecoded > 0) return Date.now()
-      await new Promise((resolve) => setTimeout(resolve, 50))
+      await new Promise((resolve) => setTimeout(resolve, intervalMs))
     }
     return undefined
   },

@@ -10,21 +10,18 @@
  * when both sides decoded in both modes and the wrong-key receiver decoded none. Nothing printed names a code, key,
  * id or address. Every process started here (the CLI, the server, Chromium) is ended before it returns.
  */
-import { type ChildProcess, fork, spawn } from "node:child_process"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import type { Page } from "playwright-core"
 import type { CallMediaStats } from "../sdk/media/index.js"
 import { type DemoBrowser, openDemoBrowser } from "./media-browser.js"
 import type { CallOptions, CallOutcome, MediaDevice } from "./media-device.js"
+import { baseEnv, enrollHost, exited, startServer, stop, stopAll } from "./media-processes.js"
 import { callSecuredTitle, MEDIA_CALLS, MEDIA_STEPS, type MediaCall, resultTitle, type Side } from "./media-steps.js"
 
 declare const tesseraMediaDevice: MediaDevice
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url))
-const TSX = ["--import", import.meta.resolve("tsx")]
 /** Seconds per step, generous for a loaded two-core machine (tsx compiling, RSA-4096 keys, video encoding). */
 const PROCESS_START_S = 180
 const KEYGEN_S = 180
@@ -74,95 +71,6 @@ const step = async <A>(title: string, seconds: number, body: () => Promise<A>, d
 const check = (condition: boolean, message: string) => {
   if (!condition) throw new Error(message)
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// The CLI and the server as processes; every one is ended on the way out.
-
-const processes = new Set<ChildProcess>()
-const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null
-process.on("exit", () => {
-  for (const child of processes) if (running(child)) child.kill("SIGKILL")
-})
-
-const track = (child: ChildProcess) => {
-  processes.add(child)
-  child.once("exit", () => processes.delete(child))
-  return child
-}
-
-const exited = (child: ChildProcess) =>
-  running(child)
-    ? new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      child.once("exit", (code, signal) => resolve({ code, signal }))
-    )
-    : Promise.resolve({ code: child.exitCode, signal: child.signalCode })
-
-const stop = async (child: ChildProcess) => {
-  if (!running(child)) return
-  child.kill("SIGTERM")
-  const timer = setTimeout(() => running(child) && child.kill("SIGKILL"), 20_000)
-  await exited(child)
-  clearTimeout(timer)
-}
-
-/** The inherited environment without any tessera setting, so that only the demo's own apply. */
-const baseEnv = (): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value === undefined || name === "DATABASE_URL" || name === "HOST" || name === "PORT") continue
-    if (name.startsWith("TESSERA_") || name.startsWith("TLS_")) continue
-    env[name] = value
-  }
-  return env
-}
-
-const lastLine = (text: string) => text.trim().split("\n").filter((l) => l.trim() !== "").at(-1) ?? "no message"
-
-const enrollHost = (env: Readonly<Record<string, string>>, cwd: string) =>
-  new Promise<string>((resolve, reject) => {
-    const child = track(spawn(process.execPath, [join(ROOT, "bin", "tessera.mjs"), "host", "enroll"], {
-      cwd,
-      env,
-      stdio: ["ignore", "pipe", "pipe"]
-    }))
-    let stdout = ""
-    let stderr = ""
-    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-    child.once("error", reject)
-    child.once("close", (code) => {
-      const enrollment = /^code:\s+(\S+)\s*$/m.exec(stdout)?.[1]
-      if (code === 0 && enrollment) resolve(enrollment)
-      else reject(new Error(code === 0 ? "no enrollment code in its output" : `exit code ${code}: ${lastLine(stderr)}`))
-    })
-  })
-
-interface Server {
-  readonly child: ChildProcess
-  readonly url: string
-  readonly stderr: () => string
-}
-
-/** src/demo/server.ts (the server as `npm start` runs it), on a port it picks; resolves once it listens. */
-const startServer = (env: Readonly<Record<string, string>>) =>
-  new Promise<Server>((resolve, reject) => {
-    const child = track(fork(join(ROOT, "src", "demo", "server.ts"), [], {
-      cwd: ROOT,
-      env,
-      execArgv: TSX,
-      stdio: ["ignore", "pipe", "pipe", "ipc"]
-    }))
-    let stdout = ""
-    let stderr = ""
-    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-4000)))
-    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk
-      const port = /^tessera listening on ws:\/\/[^/\s]+:(\d+)\/rpc/m.exec(stdout)?.[1]
-      if (port) resolve({ child, url: `ws://127.0.0.1:${port}/rpc`, stderr: () => lastLine(stderr) })
-    })
-    child.once("error", reject)
-    child.once("exit", (code, signal) => reject(new Error(`the server exited (${signal ?? `exit code ${code}`}): ${lastLine(stderr)}`)))
-  })
 
 // ---------------------------------------------------------------------------------------------------------------
 // The story
@@ -286,7 +194,7 @@ export const runMediaDemo = async (): Promise<number> => {
       : `media demo failed: ${redact(error instanceof Error ? error.message : String(error))}`)
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined)
-    await Promise.all([...processes].map(stop))
+    await stopAll()
     await rm(workDir, { recursive: true, force: true, maxRetries: 3 })
   }
   return exitCode
