@@ -44,64 +44,11 @@ worker_runs() {
   [ "$rc" -eq 41 ]
 }
 
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then sudo_cmd=(sudo); fi
-fi
-
-missing_packages() {
-  local pkg
-  command -v dpkg-query >/dev/null 2>&1 || return 0
-  for pkg in "$@"; do
-    if [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != installed ]; then
-      printf '%s\n' "$pkg"
-    fi
-  done
-}
-
-# Another process may hold the dpkg/apt locks (an install running elsewhere on the machine): wait for them.
-apt_with_lock_wait() {
-  local attempt out rc
-  for attempt in $(seq 1 120); do
-    rc=0
-    out=$("${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@" 2>&1) || rc=$?
-    if [ "$rc" -eq 0 ]; then
-      printf '%s\n' "$out" >>"$build_log"
-      return 0
-    fi
-    if grep -qE 'Could not get lock|Unable to acquire the dpkg|Unable to lock' <<<"$out"; then
-      [ "$attempt" -eq 1 ] && log "waiting for another apt/dpkg process to release its lock"
-      sleep 5
-      continue
-    fi
-    printf '%s\n' "$out" >&2
-    return "$rc"
-  done
-  log "gave up waiting for the apt/dpkg lock"
-  return 1
-}
-
-ensure_packages() {
-  local missing pkg candidate need_update=false
-  mapfile -t missing < <(missing_packages "$@")
-  [ "${#missing[@]}" -eq 0 ] && return 0
-  if [ "$(id -u)" -ne 0 ] && [ "${#sudo_cmd[@]}" -eq 0 ]; then
-    die "missing Debian packages: ${missing[*]} (run as root or install them with apt-get)"
-  fi
-  for pkg in "${missing[@]}"; do
-    candidate=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ { print $2 }')
-    if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then need_update=true; fi
-  done
-  if $need_update; then
-    log "apt-get update"
-    apt_with_lock_wait update || die "apt-get update failed"
-  fi
-  log "installing Debian packages: ${missing[*]}"
-  apt_with_lock_wait install -y --no-install-recommends "${missing[@]}" ||
-    die "apt-get install ${missing[*]} failed"
-}
+# shellcheck source=scripts/lib/debian-packages.sh
+source "$script_dir/lib/debian-packages.sh"
 
 build_log=$(mktemp -t tessera-mediasoup-worker-build.XXXXXX.log)
+APT_LOG=$build_log
 work_dir=""
 cleanup() {
   local rc=$?

@@ -51,64 +51,9 @@ if [ "$node_major" -lt "$NODE_MIN_MAJOR" ] || { [ "$node_major" -eq "$NODE_MIN_M
   die "Node.js >= $NODE_MIN_MAJOR.$NODE_MIN_MINOR is required, found $node_version"
 fi
 
-# --- Debian packages (same approach as scripts/build-mediasoup-worker.sh) ---------------------------------------
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo_cmd=(sudo); fi
-
-missing_packages() {
-  local pkg
-  command -v dpkg-query >/dev/null 2>&1 || return 0
-  for pkg in "$@"; do
-    if [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)" != installed ]; then
-      printf '%s\n' "$pkg"
-    fi
-  done
-}
-
-# Another process may hold the dpkg/apt locks (an install running elsewhere on the machine): wait for them.
-apt_with_lock_wait() {
-  local attempt out rc
-  for attempt in $(seq 1 120); do
-    rc=0
-    out=$("${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@" 2>&1) || rc=$?
-    if [ "$rc" -eq 0 ]; then return 0; fi
-    if grep -qE 'Could not get lock|Unable to acquire the dpkg|Unable to lock' <<<"$out"; then
-      [ "$attempt" -eq 1 ] && log "waiting for another apt/dpkg process to release its lock"
-      sleep 5
-      continue
-    fi
-    printf '%s\n' "$out" | tail -n 30 >&2
-    return "$rc"
-  done
-  log "gave up waiting for the apt/dpkg lock"
-  return 1
-}
-
-ensure_packages() {
-  local missing pkg candidate need_update=false
-  mapfile -t missing < <(missing_packages "$@")
-  [ "${#missing[@]}" -eq 0 ] && return 0
-  command -v apt-get >/dev/null 2>&1 || die "missing packages ${missing[*]} and no apt-get (this script targets Debian 12)"
-  if [ "$(id -u)" -ne 0 ] && [ "${#sudo_cmd[@]}" -eq 0 ]; then
-    die "missing Debian packages: ${missing[*]} (run as root or install them with apt-get)"
-  fi
-  for pkg in "${missing[@]}"; do
-    candidate=$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ { print $2 }')
-    if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then need_update=true; fi
-  done
-  if $need_update; then
-    log "apt-get update"
-    apt_with_lock_wait update || die "apt-get update failed"
-  fi
-  log "installing Debian packages: ${missing[*]}"
-  if ! apt_with_lock_wait install -y --no-install-recommends "${missing[@]}"; then
-    # Package lists that are merely old point at files the mirror no longer has: refresh once and retry.
-    $need_update && die "apt-get install ${missing[*]} failed"
-    log "apt-get install failed; refreshing the package lists and retrying"
-    apt_with_lock_wait update || die "apt-get update failed"
-    apt_with_lock_wait install -y --no-install-recommends "${missing[@]}" || die "apt-get install ${missing[*]} failed"
-  fi
-}
+# --- Debian packages ---------------------------------------------------------------------------------------------
+# shellcheck source=scripts/lib/debian-packages.sh
+source "$repo_dir/scripts/lib/debian-packages.sh"
 
 ensure_packages "${DEBIAN_PACKAGES[@]}"
 
