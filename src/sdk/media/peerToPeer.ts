@@ -13,7 +13,7 @@ import { MediaConnectionFailed } from "./errors.js"
 import type { MediaKind } from "./frameProtection.js"
 import type { MediaPath, PathContext } from "./path.js"
 import type { MediaSignal } from "./signalling.js"
-import { rtpFigures } from "./stats.js"
+import { noFigures, rtpFigures } from "./stats.js"
 
 /** The messages of the peer-to-peer negotiation. */
 export type PeerSignal = Exclude<MediaSignal, { readonly _tag: "MediaUseRelay" }>
@@ -222,6 +222,10 @@ export const startPeerToPeer = (options: PeerToPeerOptions): Effect.Effect<PeerT
         ? Queue.offer(commands, { _tag: "Offer", iceRestart: true }).pipe(Effect.asVoid)
         : Queue.offer(outbox, { _tag: "MediaIceRestartRequested" }).pipe(Effect.asVoid),
       negotiations: () => ({ negotiations, iceRestarts }),
-      figures: Effect.map(Effect.promise(() => pc.getStats()), (report) => rtpFigures([report]))
+      // A closed connection has no figures left to give; CallMedia keeps those it read before closing it.
+      figures: Effect.tryPromise(() => pc.getStats()).pipe(
+        Effect.map((report) => rtpFigures([report])),
+        Effect.orElseSucceed(noFigures)
+      )
     } satisfies PeerToPeerPath
   })
