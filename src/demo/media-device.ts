@@ -6,7 +6,7 @@
  * live events). Keys live in memory only. Runs in the browser; media-entry.ts exposes it to the coordinator.
  */
 import type { Socket } from "@effect/platform"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Scope, SubscriptionRef } from "effect"
 import { SFRAME_KID } from "../crypto/session.js"
 import { SFrameReceiver } from "../crypto/sframe.js"
 import type { AccountId, CallId, CustomerId } from "../domain/ids.js"
@@ -142,6 +142,9 @@ export const mediaDevice = {
     })),
 
   stats: () => Effect.runPromise(media!.stats),
+
+  /** The path the media take now, their connection, and why they ended if they did. */
+  mediaState: () => Effect.runPromise(SubscriptionRef.get(media!.state)),
 
   /** The path the media connected on, or why they failed. */
   awaitConnected: (timeoutMs: number) =>

@@ -33,6 +33,8 @@ const CONNECT_MS = 45_000
 /** The server compiles with tsx and both pages make RSA-4096 keys: minutes are possible on a busy machine. */
 const SETUP_MS = 300_000
 const CALL_TEST_MS = 150_000
+/** ICE gives up on a transport whose worker is gone after its consent checks expire (~30 s), then a grace period. */
+const RELAY_LOST_MS = 90_000
 /** Ports of this file's relay worker, apart from the other test files' servers. */
 const RTC_PORTS = { TESSERA_RTC_MIN_PORT: "44000", TESSERA_RTC_MAX_PORT: "44999" }
 const CLEARTEXT = ["v=0", "a=fingerprint", "a=ice-ufrag", "ice-pwd", "candidate", "typ host", "MediaOffer", "iceParameters"]
@@ -278,10 +280,23 @@ describe("calls through the relay, in Chromium, SFrame 0x0006", () => {
   }, CALL_TEST_MS)
 
   // Last: it leaves the server without a media worker.
-  it("the relay unavailable (its worker killed and kept from starting): both sides end with relay-unavailable", async () => {
-    writeFileSync(path.join(workerDir, "blocked"), "")
-    killWorker()
-    await expect.poll(() => ownWorkers().length, { timeout: 10_000, interval: 100 }).toBe(0)
+  it("the relay's worker dies for good mid-call, then the relay is unavailable: both sides end with a clear error", async () => {
+    // Mid-call: no room can be re-created, the transports fail, and both sides end with relay-lost.
+    try {
+      await call({ mode: "relay" })
+      await bothDecode()
+      writeFileSync(path.join(workerDir, "blocked"), "")
+      killWorker()
+      for (const page of [host, customer]) {
+        await expect.poll(() => page.evaluate(() => tesseraRelayDevice.mediaState()), { timeout: RELAY_LOST_MS, interval: 500 })
+          .toMatchObject({ mode: "relay", connection: "closed", failure: "relay-lost" })
+      }
+    } finally {
+      await hangUp()
+    }
+    expect(ownWorkers()).toHaveLength(0)
+
+    // A new call: the relay cannot be joined, and both sides say so.
     try {
       await call({ mode: "relay" })
       for (const page of [host, customer]) expect(await connected(page)).toEqual({ failed: "relay-unavailable" })
@@ -301,5 +316,5 @@ describe("calls through the relay, in Chromium, SFrame 0x0006", () => {
       await hangUp()
     }
     expect(existsSync(path.join(workerDir, "blocked"))).toBe(true)
-  }, CALL_TEST_MS)
+  }, CALL_TEST_MS + RELAY_LOST_MS)
 })
