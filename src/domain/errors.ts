@@ -90,3 +90,14 @@ export class MediaRelayUnavailable extends Schema.TaggedError<MediaRelayUnavaila
 export class RelayNotJoined extends Schema.TaggedError<RelayNotJoined>()("RelayNotJoined", {}) {
   override get message() { return "Join the relay of this call first." }
 }
+
+// Conferences
+/** No conference of this id that this connection leads (host) or takes part in (customer). */
+export class ConferenceNotFound extends Schema.TaggedError<ConferenceNotFound>()("ConferenceNotFound", {}) {
+  override get message() { return "No such conference for this connection." }
+}
+export class ConferenceFull extends Schema.TaggedError<ConferenceFull>()("ConferenceFull", {
+  maxParticipants: Schema.Number
+}) {
+  override get message() { return `A conference has at most ${this.maxParticipants} participants.` }
+}

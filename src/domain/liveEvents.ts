@@ -60,6 +60,38 @@ export class RelayProducerClosed extends Schema.TaggedClass<RelayProducerClosed>
 export class RelayRestarted extends Schema.TaggedClass<RelayRestarted>()("RelayRestarted", { callId: CallId }) {}
 /** The relay of the call failed and could not be re-created: there is no relayed media for this call now. */
 export class RelayFailed extends Schema.TaggedClass<RelayFailed>()("RelayFailed", { callId: CallId }) {}
+/**
+ * A conference's id. It has the form of a call id: a conference's relay room is addressed with it wherever the relay
+ * RPCs and events say `callId`.
+ */
+export const ConferenceId = CallId
+export type ConferenceId = CallId
+
+/** Why a customer is no longer in a conference: the host detached its call, it left, or its call ended. */
+export const ConferenceLeaveReason = Schema.Literal("detached", "left", "call-ended")
+export type ConferenceLeaveReason = typeof ConferenceLeaveReason.Type
+
+/**
+ * A customer's call was attached to a conference. To the host device leading it, with the customer's account; to the
+ * customer itself, without (it may now join the conference's relay). Customers never hear about each other.
+ */
+export class ConferenceParticipantJoined extends Schema.TaggedClass<ConferenceParticipantJoined>()("ConferenceParticipantJoined", {
+  conferenceId: ConferenceId,
+  callId: CallId,
+  account: Schema.optional(CustomerId)
+}) {}
+/** A customer is no longer in a conference (and out of its relay room): to the host, with the account; to the customer. */
+export class ConferenceParticipantLeft extends Schema.TaggedClass<ConferenceParticipantLeft>()("ConferenceParticipantLeft", {
+  conferenceId: ConferenceId,
+  callId: CallId,
+  reason: ConferenceLeaveReason,
+  account: Schema.optional(CustomerId)
+}) {}
+/** To the customers still in a conference when it ends: the host ended or left it, or its device went away. */
+export class ConferenceEnded extends Schema.TaggedClass<ConferenceEnded>()("ConferenceEnded", {
+  conferenceId: ConferenceId,
+  reason: Schema.Literal("ended", "host-left")
+}) {}
 /** Last event before the server closes a revoked or deleted customer's connection. */
 export class AccessRevoked extends Schema.TaggedClass<AccessRevoked>()("AccessRevoked", {}) {}
 
@@ -75,6 +107,9 @@ export const LiveEvent = Schema.Union(
   RelayProducerClosed,
   RelayRestarted,
   RelayFailed,
+  ConferenceParticipantJoined,
+  ConferenceParticipantLeft,
+  ConferenceEnded,
   AccessRevoked
 )
 export type LiveEvent = typeof LiveEvent.Type

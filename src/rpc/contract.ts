@@ -15,6 +15,8 @@ import {
   CallNotFound,
   CallStateInvalid,
   ChallengeInvalid,
+  ConferenceFull,
+  ConferenceNotFound,
   ConfigInvalid,
   ConfigRevoked,
   CustomerNotFound,
@@ -30,7 +32,7 @@ import {
   Unauthenticated
 } from "../domain/errors.js"
 import { AccountId, CallId, CustomerId, DeviceId, HostId } from "../domain/ids.js"
-import { LiveEvent } from "../domain/liveEvents.js"
+import { ConferenceId, LiveEvent } from "../domain/liveEvents.js"
 import {
   DtlsParameters,
   MediaKind,
@@ -199,5 +201,31 @@ export class MediaRpcs extends RpcGroup.make(
   Rpc.make("relay.leave", { payload: CallRef })
 ).middleware(Authenticated) {}
 
-export const TesseraRpcs = SessionRpcs.merge(OnboardingRpcs, HostRpcs, CustomerRpcs, LiveRpcs, MediaRpcs)
+const ConferenceRef = { conferenceId: ConferenceId }
+const ConferenceCallRef = { conferenceId: ConferenceId, callId: CallId }
+
+/**
+ * Host-led conferences: the leading host device creates one and attaches its accepted calls; their customers then
+ * join the conference's relay room with the relay RPCs above, the conference id as `callId`. The media keys travel
+ * end to end over each participant's secured call, never through these.
+ */
+export class ConferenceRpcs extends RpcGroup.make(
+  Rpc.make("conference.create", {
+    success: Schema.Struct({ conferenceId: ConferenceId }),
+    error: InvalidRequest
+  }).middleware(HostDevice),
+  Rpc.make("conference.attach", {
+    payload: ConferenceCallRef,
+    error: Schema.Union(ConferenceNotFound, CallNotFound, CallStateInvalid, ConferenceFull)
+  }).middleware(HostDevice),
+  Rpc.make("conference.detach", {
+    payload: ConferenceCallRef,
+    error: Schema.Union(ConferenceNotFound, CallNotFound)
+  }).middleware(HostDevice),
+  Rpc.make("conference.end", { payload: ConferenceRef, error: ConferenceNotFound }).middleware(HostDevice),
+  // A customer leaves (its call goes on); the leading host leaving ends the conference.
+  Rpc.make("conference.leave", { payload: ConferenceRef, error: ConferenceNotFound }).middleware(Authenticated)
+) {}
+
+export const TesseraRpcs = SessionRpcs.merge(OnboardingRpcs, HostRpcs, CustomerRpcs, LiveRpcs, MediaRpcs, ConferenceRpcs)
 export type TesseraRpcs = typeof TesseraRpcs

@@ -1,14 +1,17 @@
 /**
  * The map of the running server, read top to bottom: storage and accounts; the uWebSockets.js transport with the
- * RPC protocol on it; live sessions, presence and calls in memory, with the relay rooms of calls; the RPC handlers
- * of the public contract; the media worker pool; HTTP routes; and the reactions that keep live state in step with
- * accounts and connections.
+ * RPC protocol on it; live sessions, presence, calls and conferences in memory, with the relay rooms of both; the
+ * RPC handlers of the public contract; the media worker pool; HTTP routes; and the reactions that keep live state
+ * in step with accounts and connections.
  */
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { Effect, Layer, Option } from "effect"
 import { CallsLive } from "../actors/Calls.js"
 import { ConnectionControl, SessionsLive } from "../actors/Sessions.js"
 import { CallRelayLive } from "../media/CallRelay.js"
+import { ConferenceCallsLive } from "../media/ConferenceCalls.js"
+import { Conferences } from "../media/Conferences.js"
+import { Rooms } from "../media/Rooms.js"
 import { WorkerPool } from "../media/WorkerPool.js"
 import { AttemptLimiterLive } from "../rpc/AttemptLimiter.js"
 import { ClientAddress } from "../rpc/ClientAddress.js"
@@ -37,8 +40,14 @@ export const ServerLive = (settings: ServerSettings) => {
       of: (clientId: number) => server.remoteAddressOf(clientId) ?? "unknown"
     })))
   )
-  // The calls as the relay wraps them: a call that ends closes its relay room.
-  const live = CallRelayLive.pipe(Layer.provide(CallsLive), Layer.provideMerge(SessionsLive))
+  // Conferences, in the one set of relay rooms (Rooms.fromEnv is the same layer, so built once, as CallRelayLive's).
+  const conferences = Conferences.Default.pipe(Layer.provide(Rooms.fromEnv))
+  // The calls as the relay wraps them: a call that ends closes its relay room. Beneath, as conferences wrap them:
+  // a call that ends takes its customer out of its conference, and a conference is a relayed call of many parties.
+  const live = Layer.merge(
+    CallRelayLive.pipe(Layer.provide(ConferenceCallsLive), Layer.provide(conferences)),
+    conferences
+  ).pipe(Layer.provide(CallsLive), Layer.provideMerge(SessionsLive))
   const rpc = RpcServer.layer(TesseraRpcs).pipe(Layer.provide(HandlersLive), Layer.provide(AttemptLimiterLive))
   return Layer.mergeAll(rpc, HttpRoutesLive, LiveReactionsLive).pipe(
     Layer.provideMerge(live),

@@ -1,6 +1,7 @@
 /** Every handler of the public contract, with the middleware it is declared with. */
 import { Layer } from "effect"
 import { MiddlewareLive } from "../Middleware.js"
+import { ConferenceHandlersLive } from "./conference.js"
 import { CustomerHandlersLive } from "./customer.js"
 import { HostHandlersLive } from "./host.js"
 import { LiveHandlersLive } from "./live.js"
@@ -15,5 +16,6 @@ export const HandlersLive = Layer.mergeAll(
   CustomerHandlersLive,
   LiveHandlersLive,
   MediaHandlersLive,
+  ConferenceHandlersLive,
   MiddlewareLive
 )
