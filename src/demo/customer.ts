@@ -6,9 +6,20 @@
 import { Deferred, Effect, Either } from "effect"
 import { stat } from "node:fs/promises"
 import type { CallId } from "../domain/ids.js"
-import type { CallEnded, IncomingCall, PresenceChanged } from "../domain/liveEvents.js"
+import type { IncomingCall, PresenceChanged } from "../domain/liveEvents.js"
 import * as Sdk from "../sdk/node.js"
-import { check, deviceRuntime, loadCredentials, receiveSignals, sendSignals, takeEvent } from "./device.js"
+import {
+  check,
+  type DemoSignal,
+  deviceRuntime,
+  keysDestroyed,
+  loadCredentials,
+  negotiationMessages,
+  receiveMessages,
+  relayedPlaintext,
+  secureDemoCall,
+  takeEvent
+} from "./device.js"
 import { serveCommands } from "./ipc.js"
 
 const device = deviceRuntime()
@@ -17,6 +28,7 @@ let store: Sdk.KeyStore | undefined
 let credentials: Sdk.DeviceCredentials | undefined
 let session: Sdk.DeviceSession | undefined
 let callId: CallId | undefined
+let secure: Sdk.SecureCall<DemoSignal> | undefined
 
 const need = <A>(value: A | undefined, what: string): Effect.Effect<A, Error> =>
   value === undefined ? Effect.fail(new Error(`no ${what} yet`)) : Effect.succeed(value)
@@ -74,18 +86,38 @@ export const commands = {
 
   accept: () => device.run(Effect.flatMap(onCall, ([customer, call]) => customer.rpc.call.accept({ callId: call }))),
 
-  sendSignals: (sizes: ReadonlyArray<number>) =>
-    device.run(Effect.flatMap(onCall, ([customer, call]) => sendSignals(customer, call, sizes))),
-
-  receiveSignals: (count: number) =>
-    device.run(Effect.flatMap(onCall, ([customer, call]) => receiveSignals(customer, call, count))),
-
-  awaitCallEnded: () =>
+  /** Runs the call's handshake as the callee, right after accepting. */
+  secureCall: () =>
     device.run(Effect.gen(function*() {
       const [customer, call] = yield* onCall
-      const ended = yield* takeEvent(customer, (event): event is CallEnded =>
-        event._tag === "CallEnded" && event.callId === call)
-      return { reason: ended.reason }
+      secure = yield* secureDemoCall(customer, call, "callee", yield* hostContact(customer.credentials))
+      return { safetyCode: secure.safetyCode }
+    })),
+
+  /** The host's offer and candidates, and whether what the server relayed showed any of it. */
+  receiveOffer: (count: number) =>
+    device.run(Effect.gen(function*() {
+      const customer = yield* need(session, "session")
+      const call = yield* need(secure, "secured call")
+      const messages = yield* receiveMessages(call, count)
+      return { messages, ...(yield* relayedPlaintext(customer, call.callId, messages)) }
+    })),
+
+  /** The SDP answer and ICE candidates, sealed; resolves with what was sent, for the other side to compare. */
+  sendAnswer: () =>
+    device.run(Effect.gen(function*() {
+      const call = yield* need(secure, "secured call")
+      const messages = negotiationMessages("answer")
+      yield* Effect.forEach(messages, call.send)
+      return messages
+    })),
+
+  /** Waits for the secured call to end; by then its keys are destroyed. */
+  awaitCallEnded: () =>
+    device.run(Effect.gen(function*() {
+      const call = yield* need(secure, "secured call")
+      const ended = yield* call.ended
+      return { reason: ended.reason, keysDestroyed: yield* keysDestroyed(call) }
     })),
 
   /** Waits for the server to end this device's access: the close code, and whether AccessRevoked came first. */

@@ -7,9 +7,20 @@ import { Effect } from "effect"
 import { stat } from "node:fs/promises"
 import { fromBase64Url } from "../crypto/bytes.js"
 import type { CustomerId, CallId } from "../domain/ids.js"
-import type { CallAccepted, CallEnded, CustomerActivatedNotice, PresenceChanged } from "../domain/liveEvents.js"
+import type { CallAccepted, CustomerActivatedNotice, PresenceChanged } from "../domain/liveEvents.js"
 import * as Sdk from "../sdk/node.js"
-import { check, deviceRuntime, loadCredentials, receiveSignals, sendSignals, takeEvent } from "./device.js"
+import {
+  check,
+  type DemoSignal,
+  deviceRuntime,
+  keysDestroyed,
+  loadCredentials,
+  negotiationMessages,
+  receiveMessages,
+  relayedPlaintext,
+  secureDemoCall,
+  takeEvent
+} from "./device.js"
 import { serveCommands } from "./ipc.js"
 
 const device = deviceRuntime()
@@ -17,6 +28,7 @@ let store: Sdk.KeyStore | undefined
 let session: Sdk.DeviceSession | undefined
 let customerId: CustomerId | undefined
 let callId: CallId | undefined
+let secure: Sdk.SecureCall<DemoSignal> | undefined
 
 const need = <A>(value: A | undefined, what: string): Effect.Effect<A, Error> =>
   value === undefined ? Effect.fail(new Error(`no ${what} yet`)) : Effect.succeed(value)
@@ -126,27 +138,39 @@ export const commands = {
       yield* takeEvent(host, (event): event is CallAccepted => event._tag === "CallAccepted" && event.callId === call)
     })),
 
-  sendSignals: (sizes: ReadonlyArray<number>) =>
-    device.run(Effect.flatMap(Effect.all([need(session, "session"), need(callId, "call")]), ([host, call]) =>
-      sendSignals(host, call, sizes))),
-
-  receiveSignals: (count: number) =>
-    device.run(Effect.flatMap(Effect.all([need(session, "session"), need(callId, "call")]), ([host, call]) =>
-      receiveSignals(host, call, count))),
-
-  hangUp: () =>
+  /** Runs the call's handshake as the caller; the safety code is for both parties to compare. */
+  secureCall: () =>
     device.run(Effect.gen(function*() {
-      const host = yield* need(session, "session")
+      const { session, customerId } = yield* current
       const call = yield* need(callId, "call")
-      yield* host.rpc.call.hangUp({ callId: call })
+      secure = yield* secureDemoCall(session, call, "caller", customerId)
+      return { safetyCode: secure.safetyCode }
     })),
 
-  awaitCallEnded: () =>
+  /** The SDP offer and ICE candidates, sealed; resolves with what was sent, for the other side to compare. */
+  sendOffer: () =>
+    device.run(Effect.gen(function*() {
+      const call = yield* need(secure, "secured call")
+      const messages = negotiationMessages("offer")
+      yield* Effect.forEach(messages, call.send)
+      return messages
+    })),
+
+  /** The customer's answer and candidates, and whether what the server relayed showed any of it. */
+  receiveAnswer: (count: number) =>
     device.run(Effect.gen(function*() {
       const host = yield* need(session, "session")
-      const call = yield* need(callId, "call")
-      const ended = yield* takeEvent(host, (event): event is CallEnded => event._tag === "CallEnded" && event.callId === call)
-      return { reason: ended.reason }
+      const call = yield* need(secure, "secured call")
+      const messages = yield* receiveMessages(call, count)
+      return { messages, ...(yield* relayedPlaintext(host, call.callId, messages)) }
+    })),
+
+  /** Hangs up through the secured call, which destroys its keys. */
+  hangUp: () =>
+    device.run(Effect.gen(function*() {
+      const call = yield* need(secure, "secured call")
+      yield* call.hangUp
+      return { keysDestroyed: yield* keysDestroyed(call) }
     })),
 
   /** Deletes the customer's account; it then no longer appears in the host's list. */

@@ -21,7 +21,6 @@ import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { MAX_SIGNAL_BYTES } from "../domain/liveEvents.js"
 import type { CustomerCommands } from "./customer.js"
 import type { HostCommands } from "./host.js"
 import { type Client, clientOf, type Commands, READY, runToPromise } from "./ipc.js"
@@ -434,23 +433,31 @@ const story = async (workDir: string, storage: Storage) => {
     await Promise.all([customer.call("accept", undefined), host.call("awaitAccepted", undefined)])
   })
 
-  const sizes = [256, 4096, MAX_SIGNAL_BYTES]
+  await step(STEPS.callSecured, KEYGEN_S, async () => {
+    const [caller, callee] = await Promise.all([host.call("secureCall", undefined), customer.call("secureCall", undefined)])
+    expect(/^\d{5}( \d{5}){4}$/.test(caller.safetyCode), "the host's safety code is not 25 digits in five groups")
+    expect(caller.safetyCode === callee.safetyCode, "the two sides see different safety codes")
+    return caller.safetyCode
+  }, (safetyCode) => `safety code ${safetyCode}`)
+
   await step(STEPS.signalling, STEP_S, async () => {
-    const [sentByHost, receivedByCustomer] = await Promise.all([
-      host.call("sendSignals", sizes),
-      customer.call("receiveSignals", sizes.length)
-    ])
-    expect(sentByHost.join() === receivedByCustomer.join(), "the customer received other payloads than the host sent")
-    const [sentByCustomer, receivedByHost] = await Promise.all([
-      customer.call("sendSignals", sizes),
-      host.call("receiveSignals", sizes.length)
-    ])
-    expect(sentByCustomer.join() === receivedByHost.join(), "the host received other payloads than the customer sent")
-  }, () => `${sizes.length} opaque payloads each way (up to ${MAX_SIGNAL_BYTES / 1024} KiB), byte for byte, in order`)
+    const sameMessages = (sent: ReadonlyArray<unknown>, received: ReadonlyArray<unknown>) =>
+      JSON.stringify(sent) === JSON.stringify(received)
+    const [offer, offered] = await Promise.all([host.call("sendOffer", undefined), customer.call("receiveOffer", 3)])
+    expect(sameMessages(offer, offered.messages), "the customer opened other messages than the host sent")
+    expect(!offered.plaintext, "a payload relayed to the customer shows the offer's text")
+    const [answer, answered] = await Promise.all([customer.call("sendAnswer", undefined), host.call("receiveAnswer", 3)])
+    expect(sameMessages(answer, answered.messages), "the host opened other messages than the customer sent")
+    expect(!answered.plaintext, "a payload relayed to the host shows the answer's text")
+    return offered.relayed + answered.relayed
+  }, (relayed) =>
+    `SDP offer and answer and ICE candidates, 3 messages each way; the ${relayed} payloads the server relayed showed none of them`)
 
   await step(STEPS.hangUp, STEP_S, async () => {
-    const [, ended] = await Promise.all([host.call("hangUp", undefined), customer.call("awaitCallEnded", undefined)])
+    const [hungUp, ended] = await Promise.all([host.call("hangUp", undefined), customer.call("awaitCallEnded", undefined)])
     expect(ended.reason === "hung-up", `the call ended as ${ended.reason}`)
+    expect(hungUp.keysDestroyed, "the host still holds the call's keys")
+    expect(ended.keysDestroyed, "the customer still holds the call's keys")
   })
 
   const revocation = customer.call("awaitRevocation", undefined)
