@@ -547,4 +547,5 @@ const main = async (): Promise<number> => {
   return exitCode
 }
 
-process.exitCode = await main()
+// `npm run demo -- --media`: the call media in real headless Chromium instead (media.ts).
+process.exitCode = process.argv.slice(2).includes("--media") ? await (await import("./media.js")).runMediaDemo() : await main()
