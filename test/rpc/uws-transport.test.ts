@@ -64,6 +64,15 @@ describe("uWS transport", () => {
       expect(yield* client.Echo({ text: "rpc" })).toBe("rpc")
     }))
 
+  it.scopedLive("refuses a port another server is listening on instead of sharing it", () =>
+    Effect.gen(function*() {
+      const first = yield* startServer()
+      const second = yield* Effect.flip(Effect.scoped(startServer({ port: first.server.port })))
+      expect(second).toMatchObject({ _tag: "UwsListenError", reason: "ListenFailed" })
+      const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${first.server.port}/no-such-route`))
+      expect(response.status).toBe(404)
+    }))
+
   it.scopedLive("closes a chosen client with the given code, reports its disconnect and forgets its address", () =>
     Effect.gen(function*() {
       const { server, url } = yield* startServer()

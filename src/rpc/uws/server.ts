@@ -68,6 +68,9 @@ export interface UwsServerService {
 
 export class UwsServer extends Context.Tag("tessera/rpc/UwsServer")<UwsServer, UwsServerService>() {}
 
+/** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT. */
+const LISTEN_EXCLUSIVE_PORT = 1
+
 const KiB = 1024
 const MiB = 1024 * KiB
 
@@ -182,7 +185,15 @@ export const make = (options: UwsServerOptions): Effect.Effect<UwsServerService,
     )
 
     const listenSocket = yield* Effect.async<us_listen_socket, UwsListenError>((resume) => {
-      app.listen(options.host, options.port, (socket) => {
+      // Exclusive: without it uWS sets SO_REUSEPORT and a second server on the same port silently shares it.
+      // (The binding takes host, port, options, callback; its typings only list the shorter forms.)
+      const listen = app.listen as unknown as (
+        host: string,
+        port: number,
+        options: number,
+        cb: (socket: us_listen_socket | false) => void
+      ) => void
+      listen.call(app, options.host, options.port, LISTEN_EXCLUSIVE_PORT, (socket) => {
         resume(
           socket === false
             ? Effect.fail(new UwsListenError({ reason: "ListenFailed", message: "could not listen on host and port" }))
