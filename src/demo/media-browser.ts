@@ -64,7 +64,15 @@ export const openDemoBrowser = async (): Promise<DemoBrowser> => {
         server.close(() => resolve())
       })
     )
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS })
+    // Signals are the caller's to handle (it closes the browser on its way out); exiting still kills Chromium.
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ARGS,
+      handleSIGINT: false,
+      handleSIGTERM: false,
+      handleSIGHUP: false
+    })
     cleanups.push(() => browser.close())
     const newDevicePage = async () => {
       const context = await browser.newContext()

@@ -48,13 +48,23 @@ const redact = (text: string): string =>
 
 const say = (line: string) => process.stdout.write(`${line}\n`)
 
+// Ctrl-C (or SIGTERM) fails the step under way at once; the clean-up still runs.
+let interruption: Error | undefined
+let interruptCurrent: ((error: Error) => void) | undefined
+const interrupt = (error: Error) => {
+  interruption ??= error
+  interruptCurrent?.(error)
+}
+
 const step = async <A>(title: string, seconds: number, body: () => Promise<A>, detail?: (result: A) => string): Promise<A> => {
   let timer: NodeJS.Timeout | undefined
   try {
+    if (interruption) throw interruption
     const result = await Promise.race([
       body(),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`timed out after ${seconds} s`)), seconds * 1000)
+        interruptCurrent = reject
       })
     ])
     const more = detail?.(result)
@@ -65,6 +75,7 @@ const step = async <A>(title: string, seconds: number, body: () => Promise<A>, d
     throw new StepFailed(title)
   } finally {
     clearTimeout(timer)
+    interruptCurrent = undefined
   }
 }
 
@@ -180,6 +191,13 @@ export const runMediaDemo = async (): Promise<number> => {
   const startedAt = Date.now()
   const workDir = await mkdtemp(join(tmpdir(), "tessera-media-demo-"))
   const cleanups: Array<() => Promise<void>> = []
+  let signalled = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    signalled = true
+    interrupt(new Error(`interrupted (${signal})`))
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
   say("tessera media demo: a fresh server with its media relay; host and customer as two pages of headless Chromium")
   let exitCode = 0
   try {
@@ -196,6 +214,8 @@ export const runMediaDemo = async (): Promise<number> => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined)
     await stopAll()
     await rm(workDir, { recursive: true, force: true, maxRetries: 3 })
+    process.off("SIGINT", onSignal)
+    process.off("SIGTERM", onSignal)
   }
-  return exitCode
+  return signalled ? 130 : exitCode
 }

@@ -2,12 +2,13 @@
  * `npm run demo -- --media` as a user runs it: the coordinator starts the CLI, a server with its media relay and
  * headless Chromium (two pages, fake camera and microphone). It must exit 0, print every step as passed and one
  * line per call and side: peer to peer and through the relay both sides decode under SFrame 0x0006, the receiver
- * with the wrong key decodes nothing. It prints no code, id, key or address and leaves no process or file behind.
+ * with the wrong key decodes nothing. It prints no code, id, key or address and leaves no process or file behind,
+ * also when interrupted with Ctrl-C (exit 130).
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { spawn } from "node:child_process"
-import { mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -26,48 +27,77 @@ const groupAlive = (pgid: number) => {
   }
 }
 
-/** The demo in its own process group (a test timeout takes all of it down) and with its own TMPDIR. */
-const mediaDemo = Effect.acquireRelease(
-  Effect.sync(() => {
-    const scratch = mkdtempSync(join(tmpdir(), "tessera-media-demo-test-"))
-    const env: Record<string, string | undefined> = { ...process.env }
-    for (const name of Object.keys(env)) if (name === "DATABASE_URL" || name.startsWith("TESSERA_")) delete env[name]
-    const child = spawn("npm", ["run", "--silent", "demo", "--", "--media"], {
-      cwd: ROOT,
-      env: { ...env, TMPDIR: scratch },
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    return { child, scratch }
-  }),
-  ({ child, scratch }) =>
-    Effect.sync(() => {
-      if (groupAlive(child.pid!)) process.kill(-child.pid!, "SIGKILL")
-      rmSync(scratch, { recursive: true, force: true })
-    })
-).pipe(Effect.flatMap(({ child, scratch }) =>
-  Effect.gen(function*() {
-    const exit = yield* Effect.async<{ stdout: string; stderr: string; code: number | null }>((resume) => {
-      let stdout = ""
-      let stderr = ""
-      child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-      child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-      child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    })
-    let ended = !groupAlive(child.pid!)
-    for (let waited = 0; !ended && waited < 5_000; waited += 100) {
-      yield* Effect.sleep("100 millis")
-      ended = !groupAlive(child.pid!)
+/** Processes whose command line names `dir`: Chromium runs in a process group of its own, with its profile there. */
+const processesUnder = (dir: string) =>
+  readdirSync("/proc").filter((name) => /^\d+$/.test(name)).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(dir)
+    } catch {
+      return false
     }
-    const leftFiles = readdirSync(scratch).filter((name) => !name.startsWith("tsx-"))
-    return { ...exit, leftProcesses: !ended, leftFiles }
   })
-))
+
+interface Run {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly leftProcesses: boolean
+  readonly leftFiles: ReadonlyArray<string>
+}
+
+/**
+ * The demo in its own process group (a test timeout takes all of it down) and with its own TMPDIR; `onOutput` sees
+ * the output so far whenever it grows. `via: "node"` runs the coordinator directly (clean signal delivery).
+ */
+const mediaDemo = (options: { readonly via?: "npm" | "node"; readonly onOutput?: (stdout: string, child: ChildProcess) => void } = {}) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const scratch = mkdtempSync(join(tmpdir(), "tessera-media-demo-test-"))
+      const env: Record<string, string | undefined> = { ...process.env }
+      for (const name of Object.keys(env)) if (name === "DATABASE_URL" || name.startsWith("TESSERA_")) delete env[name]
+      const [command, args] = options.via === "node"
+        ? [process.execPath, ["--import", "tsx", "src/demo/main.ts", "--media"]]
+        : ["npm", ["run", "--silent", "demo", "--", "--media"]]
+      const child = spawn(command, args, { cwd: ROOT, env: { ...env, TMPDIR: scratch }, detached: true, stdio: ["ignore", "pipe", "pipe"] })
+      return { child, scratch }
+    }),
+    ({ child, scratch }) =>
+      Effect.sync(() => {
+        if (groupAlive(child.pid!)) process.kill(-child.pid!, "SIGKILL")
+        for (const pid of processesUnder(scratch)) process.kill(Number(pid), "SIGKILL")
+        rmSync(scratch, { recursive: true, force: true })
+      })
+  ).pipe(Effect.flatMap(({ child, scratch }) =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.async<{ stdout: string; stderr: string; code: number | null }>((resume) => {
+        let stdout = ""
+        let stderr = ""
+        child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+          stdout += chunk
+          options.onOutput?.(stdout, child)
+        })
+        child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+        child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+      })
+      let ended = false
+      for (let waited = 0; !ended && waited <= 5_000; waited += 100) {
+        ended = !groupAlive(child.pid!) && processesUnder(scratch).length === 0
+        if (!ended) yield* Effect.sleep("100 millis")
+      }
+      const leftFiles = readdirSync(scratch).filter((name) => !name.startsWith("tsx-"))
+      return { ...exit, leftProcesses: !ended, leftFiles } satisfies Run
+    })
+  ))
+
+const expectNothingLeft = (run: Run) => {
+  expect(run.leftProcesses, "processes outlived the demo").toBe(false)
+  expect(run.leftFiles, "the demo left temporary files").toEqual([])
+}
 
 describe("npm run demo -- --media", () => {
   it.scopedLive("calls peer to peer and through the relay in Chromium, SFrame on; the wrong key decodes nothing; exit 0", () =>
     Effect.gen(function*() {
-      const run = yield* mediaDemo
+      const run = yield* mediaDemo()
       const context = `${run.stdout}\n${run.stderr.slice(-2000)}`
       const lines = run.stdout.split("\n")
       expect(lines.filter((line) => line.startsWith("✗")), context).toEqual([])
@@ -99,7 +129,25 @@ describe("npm run demo -- --media", () => {
       expect(output).not.toMatch(/\b\d{1,3}(\.\d{1,3}){3}\b|wss?:\/\//)
       expect(output).not.toMatch(/[A-Za-z0-9+/_-]{32,}/)
       expect(output).not.toMatch(/a=fingerprint|a=ice-ufrag|candidate:/)
-      expect(run.leftProcesses, "processes outlived the demo").toBe(false)
-      expect(run.leftFiles, "the demo left temporary files").toEqual([])
+      expectNothingLeft(run)
+    }), TIMEOUT)
+
+  it.scopedLive("on Ctrl-C during a call it ends the server and Chromium, leaves nothing behind and exits 130", () =>
+    Effect.gen(function*() {
+      let interrupted = false
+      const run = yield* mediaDemo({
+        via: "node",
+        onOutput: (stdout, child) => {
+          if (interrupted || !stdout.includes(`✓ ${callSecuredTitle(MEDIA_CALLS[0])}`)) return
+          interrupted = true
+          process.kill(-child.pid!, "SIGINT") // as the terminal does: the whole foreground group
+        }
+      })
+      expect(interrupted).toBe(true)
+      expect(run.code, run.stdout).toBe(130)
+      expect(run.stdout).toMatch(/^✗ .+: interrupted \(SIGINT\)$/m)
+      expect(run.stdout).toMatch(/^media demo failed: /m)
+      expect(run.stdout).not.toContain("media demo passed")
+      expectNothingLeft(run)
     }), TIMEOUT)
 })
