@@ -277,7 +277,8 @@ export const startCallMedia = <SendError, ReceiveError>(
       p2p = { path, scope: p2pScope, inbox }
       active = path
       if (policy === "auto") {
-        const bound = options.relay ? options.p2pTimeout ?? DEFAULT_P2P_TIMEOUT : DEFAULT_P2P_TIMEOUT
+        // "auto" comes with the relay options only, so the bound is theirs.
+        const bound = (options.relay && options.p2pTimeout) ?? DEFAULT_P2P_TIMEOUT
         yield* Effect.sleep(bound).pipe(
           Effect.zipRight(Effect.suspend(() => (p2pConnected ? Effect.void : Queue.offer(control, { _tag: "UseRelay", because: "timeout" })))),
           Effect.forkIn(p2pScope)
