@@ -36,13 +36,14 @@ export const ActivationLive = Layer.effect(
     return {
       activate: (typed, devicePublicKey) =>
         Effect.gen(function*() {
+          // The key first: a right code with a bad key must not tell a guesser that the code exists.
+          const device = yield* checkDevicePublicKey(devicePublicKey)
           const normalized = normalizeActivationCode(typed)
           if (normalized === undefined) return yield* new ActivationCodeInvalid()
           const codeHash = keys.keyedHash(LOOKUP_ACTIVATION_CODE, normalized)
           const found = yield* store.lookup(LOOKUP_ACTIVATION_CODE, codeHash)
           if (Option.isNone(found)) return yield* new ActivationCodeInvalid()
           const customerId = found.value as CustomerId
-          const device = yield* checkDevicePublicKey(devicePublicKey)
           const communicationId = yield* newCommunicationId
           const { config, hostId } = yield* actors.customers.transact(customerId, (current) =>
             Effect.gen(function*() {

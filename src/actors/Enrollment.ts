@@ -73,13 +73,14 @@ export const EnrollmentLive = Layer.effect(
       issueEnrollmentCode: (hostId, validForSeconds = MAX_CODE_VALIDITY_SECONDS) => issue(hostId, validForSeconds),
       enrollDevice: (typed, devicePublicKey) =>
         Effect.gen(function*() {
+          // The key first: a right code with a bad key must not tell a guesser that the code exists.
+          const device = yield* checkDevicePublicKey(devicePublicKey)
           const normalized = normalizeActivationCode(typed)
           if (normalized === undefined) return yield* new EnrollmentCodeInvalid({ reason: "unknown" })
           const codeHash = keys.keyedHash(LOOKUP_ENROLLMENT_CODE, normalized)
           const found = yield* store.lookup(LOOKUP_ENROLLMENT_CODE, codeHash)
           if (Option.isNone(found)) return yield* new EnrollmentCodeInvalid({ reason: "unknown" })
           const hostId = found.value as HostId
-          const device = yield* checkDevicePublicKey(devicePublicKey)
           const deviceId = yield* newDeviceId
           return yield* actors.hosts.transact(hostId, (current) =>
             Effect.gen(function*() {

@@ -1,6 +1,7 @@
 /**
- * Counts failed code redemptions (activation and enrollment codes) per client address, in memory only, so that
- * codes cannot be guessed. An address with too many failures in the window is refused until the window has passed.
+ * Counts code redemptions (activation and enrollment codes) per client address, in memory only, so that codes
+ * cannot be guessed: every attempt counts from the moment it is made and only a failure as a wrong code keeps
+ * counting. An address with too many failures in the window is refused until the window has passed.
  * Addresses are held only as a keyed hash and only as long as their window lasts; they are never logged.
  */
 import { Clock, Context, Effect, Layer } from "effect"
@@ -9,9 +10,13 @@ import { TooManyAttempts } from "../domain/errors.js"
 import { ServerConfig } from "../server/Config.js"
 
 export class AttemptLimiter extends Context.Tag("tessera/AttemptLimiter")<AttemptLimiter, {
-  /** Fails while the address is locked out. */
-  readonly check: (address: string) => Effect.Effect<void, TooManyAttempts>
-  readonly recordFailure: (address: string) => Effect.Effect<void>
+  /**
+   * Counts an attempt before it is made, so that attempts sent in parallel cannot all pass a check made before any
+   * of them failed; fails while the address is locked out.
+   */
+  readonly reserve: (address: string) => Effect.Effect<void, TooManyAttempts>
+  /** Gives back a reserved attempt that did not fail as a wrong code. */
+  readonly refund: (address: string) => Effect.Effect<void>
 }>() {}
 
 interface Window {
@@ -41,19 +46,22 @@ export const AttemptLimiterLive = Layer.effect(
     }
 
     return {
-      check: (address) =>
+      reserve: (address) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const window = current(keyOf(address), now)
-          if (!window || window.failures < settings.codeAttempts) return Effect.void
-          return Effect.fail(new TooManyAttempts({ retryAfterSeconds: Math.ceil((window.startedAt + windowMs - now) / 1000) }))
-        }),
-      recordFailure: (address) =>
-        Effect.map(Clock.currentTimeMillis, (now) => {
           sweep(now)
           const key = keyOf(address)
           const window = current(key, now)
+          if (window && window.failures >= settings.codeAttempts) {
+            return Effect.fail(new TooManyAttempts({ retryAfterSeconds: Math.ceil((window.startedAt + windowMs - now) / 1000) }))
+          }
           if (window) window.failures++
           else windows.set(key, { startedAt: now, failures: 1 })
+          return Effect.void
+        }),
+      refund: (address) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const window = current(keyOf(address), now)
+          if (window && window.failures > 0) window.failures--
         })
     }
   })

@@ -137,6 +137,21 @@ describe("onboarding", () => {
         expect(credentials.config.body.kind).toBe("customer")
       }))
 
+    it.scoped("a bad device key is refused before the code is looked at, so it tells a guesser nothing", () =>
+      Effect.gen(function*() {
+        const server = yield* Server
+        const host = yield* Host
+        const { code } = yield* newCustomer(host)
+        const connection = yield* Sdk.openConnection(server.url).pipe(Effect.provide(fromAddress("127.0.0.20")))
+        const right = yield* failure(connection.rpc.customer.activate({ activationCode: code, devicePublicKey: new Uint8Array(550) }))
+        const wrong = yield* failure(connection.rpc.customer.activate({ activationCode: "0000-0002-0001", devicePublicKey: new Uint8Array(550) }))
+        expect(right._tag).toBe("InvalidRequest")
+        expect(wrong._tag).toBe("InvalidRequest")
+        // The code was not used up: the customer still activates with it.
+        const credentials = yield* activate(server, code).pipe(Effect.provide(fromAddress("127.0.0.21")))
+        expect(credentials.config.body.kind).toBe("customer")
+      }))
+
     it.scoped("two apps activating with the same code at once: exactly one gets a config, the other a typed error", () =>
       Effect.gen(function*() {
         const server = yield* Server
@@ -160,5 +175,25 @@ describe("onboarding", () => {
         const session = yield* Sdk.signIn(winners[0]!, Sdk.memoryKeyStore(), { url: server.url })
         expect(session.kind).toBe("customer")
       }).pipe(Effect.provide(fromAddress("127.0.0.19"))))
+    // Last in the file: connections made right after this burst were seen to come from its local address too.
+    it.scoped("guesses sent in parallel are counted as they arrive: at most 3 of 40 reach the codes", () =>
+      Effect.gen(function*() {
+        const server = yield* Server
+        const { publicKeySpki } = yield* deviceKeys
+        const guesser = yield* Sdk.openConnection(server.url).pipe(Effect.provide(fromAddress("127.0.0.19")))
+        const outcomes = yield* Effect.all(
+          Array.from({ length: 40 }, (_, i) =>
+            Effect.flip(guesser.rpc.customer.activate({
+              activationCode: `0000-0001-${String(i).padStart(4, "0")}`,
+              devicePublicKey: publicKeySpki
+            }))),
+          { concurrency: "unbounded" }
+        )
+        const tags = outcomes.map((error) => error._tag)
+        // At most the allowed 3 reach the codes (fewer if this address already failed); the rest are refused.
+        const reached = tags.filter((tag) => tag === "ActivationCodeInvalid").length
+        expect(reached).toBeLessThanOrEqual(3)
+        expect(tags.filter((tag) => tag === "TooManyAttempts")).toHaveLength(40 - reached)
+      }))
   })
 })

@@ -2,7 +2,7 @@
  * Redeeming one-time codes without an account: a host device enrolls, a customer device activates. Every failed
  * redemption counts against the client's address; past the limit, the address is refused for a while.
  */
-import { Effect } from "effect"
+import { Cause, Effect, Exit, Option } from "effect"
 import { Activation } from "../../actors/Activation.js"
 import { Enrollment } from "../../actors/Enrollment.js"
 import { AttemptLimiter } from "../AttemptLimiter.js"
@@ -26,9 +26,12 @@ export const OnboardingHandlersLive = OnboardingRpcs.toLayer(Effect.gen(function
   const limited = <A, E extends { readonly _tag: string }>(clientId: number, redeem: Effect.Effect<A, E>) =>
     Effect.gen(function*() {
       const address = addresses.of(clientId)
-      yield* limiter.check(address)
+      yield* limiter.reserve(address)
       return yield* redeem.pipe(
-        Effect.tapError((error) => codeRejections.has(error._tag) ? limiter.recordFailure(address) : Effect.void)
+        Effect.onExit((exit) => {
+          const wrongCode = Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (e) => codeRejections.has(e._tag))
+          return wrongCode ? Effect.void : limiter.refund(address)
+        })
       )
     })
 
