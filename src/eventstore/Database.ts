@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
 import { connect } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -79,6 +79,7 @@ const MAX_SOCKET_PATH = 100
 const embeddedClient = (dataDir: string): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, DatabaseStartError> =>
   Layer.unwrapScoped(Effect.gen(function*() {
     const root = resolve(dataDir)
+    yield* lockDataDir(root)
     const socketDir = yield* acquireSocketDir(root)
     const socketPath = join(socketDir, `.s.PGSQL.${SOCKET_PORT}`)
     yield* refuseIfInUse(socketPath)
@@ -154,4 +155,61 @@ const refuseIfInUse = (socketPath: string) =>
           }
         })
     )
+  )
+
+const LOCK_FILE_NAME = ".tessera.lock"
+/** Lock files this process holds (a second layer in the same process must be refused too). */
+const heldHere = new Set<string>()
+
+/** Whether a process with this pid is alive (EPERM: alive, someone else's). */
+const processAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/**
+ * Holds the data directory for this process: a lock file created exclusively (O_EXCL) with our pid, removed when
+ * the scope closes. Two processes starting at once cannot both get it, whatever the socket path; a lock left by a
+ * process that died is taken over. (The live-socket probe alone missed both cases.)
+ */
+const lockDataDir = (root: string) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        mkdirSync(root, { recursive: true, mode: 0o700 })
+        const file = join(root, LOCK_FILE_NAME)
+        for (let attempt = 0; attempt < 2; attempt++) {
+          try {
+            writeFileSync(file, `${process.pid}\n`, { flag: "wx", mode: 0o600 })
+            heldHere.add(file)
+            return { file, owned: true }
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+            const holder = Number.parseInt(readFileSync(file, "utf8").trim(), 10)
+            // Our own pid is a holder only if this process holds it now: after a container restart the server
+            // may well have the pid of the one that left the lock behind.
+            const held = holder === process.pid ? heldHere.has(file) : Number.isInteger(holder) && holder > 0 && processAlive(holder)
+            if (held) return { file, owned: false }
+            rmSync(file, { force: true })
+          }
+        }
+        return { file, owned: false }
+      },
+      catch: (cause) => new DatabaseStartError({ reason: "data-dir", message: "cannot lock the data directory", cause })
+    }).pipe(
+      Effect.flatMap((lock) =>
+        lock.owned
+          ? Effect.succeed(lock)
+          : Effect.fail(new DatabaseStartError({ reason: "in-use", message: "the data directory is in use by another tessera process" }))
+      )
+    ),
+    (lock) =>
+      Effect.sync(() => {
+        heldHere.delete(lock.file)
+        rmSync(lock.file, { force: true })
+      })
   )

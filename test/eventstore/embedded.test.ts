@@ -3,7 +3,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { mkdtempSync, rmSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { verifyChains } from "../../src/eventstore/Audit.js"
@@ -75,5 +76,28 @@ describe("embedded database (PGlite over the wire protocol)", () => {
         expect((yield* store.read("host-1")).map((e) => e.type)).toEqual(["HostEnrolled", "HostRenamed"])
         expect(yield* sql<{ migration_id: number }>`SELECT migration_id FROM effect_sql_migrations`).toEqual([{ migration_id: 1 }])
       }).pipe(Effect.provide(embedded(dataDir)))
+    }), { timeout: 120_000 })
+})
+
+describe("the embedded data directory lock", () => {
+  it.scopedLive("refuses a data directory whose lock a live process holds, takes over one left by a dead process", () =>
+    Effect.gen(function*() {
+      const dataDir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "tessera-lock-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+      // A live process (here: a sleeping child) holds the lock: refused, whatever the socket says.
+      const holder = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { stdio: "ignore" })
+      yield* Effect.addFinalizer(() => Effect.sync(() => holder.kill("SIGKILL")))
+      writeFileSync(join(dataDir, ".tessera.lock"), `${holder.pid}\n`)
+      const refused = yield* Effect.flip(Effect.provide(SqlClient.SqlClient, DatabaseLive({ databaseUrl: undefined, dataDir })))
+      expect(refused).toMatchObject({ _tag: "DatabaseStartError", reason: "in-use" })
+      // The holder died without cleaning up: its stale lock is taken over and the database opens.
+      holder.kill("SIGKILL")
+      yield* Effect.promise(() => new Promise((resolve) => holder.once("exit", resolve)))
+      const rows = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1 AS one`).pipe(
+        Effect.provide(DatabaseLive({ databaseUrl: undefined, dataDir }))
+      )
+      expect(rows).toEqual([{ one: 1 }])
     }), { timeout: 120_000 })
 })
