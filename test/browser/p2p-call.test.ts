@@ -199,7 +199,12 @@ describe("peer-to-peer call in Chromium, SFrame 0x0006", () => {
       for (const side of [caller, callee]) {
         await expect.poll(() => stats(side).then((s) => s.iceRestarts), { timeout: 15_000, interval: 250 }).toBe(2)
       }
-      expect(await negotiations()).toEqual([3, 3])
+      // The network changes under the callee (the browser comes back online): an ICE restart without user action.
+      await callee.page.evaluate(() => window.dispatchEvent(new Event("online")))
+      for (const side of [caller, callee]) {
+        await expect.poll(() => stats(side).then((s) => s.iceRestarts), { timeout: 15_000, interval: 250 }).toBe(3)
+      }
+      expect(await negotiations()).toEqual([4, 4])
       expect(caller.relayed.length + callee.relayed.length).toBeGreaterThan(signalsBefore)
       for (const side of [caller, callee]) {
         await expect.poll(() => stats(side).then((s) => s.connectionState), { timeout: 15_000, interval: 250 }).toBe("connected")

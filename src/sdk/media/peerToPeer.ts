@@ -83,7 +83,32 @@ export const startPeerToPeer = (options: PeerToPeerOptions): Effect.Effect<PeerT
     let pendingCandidates: Array<RTCIceCandidateInit> = []
     let restartWanted = false
 
-    pc.onconnectionstatechange = () => events.connection(pc.connectionState)
+    // An ICE restart when the network changes (back online, another interface) or the connection drops after it
+    // was up: the caller renegotiates, the callee asks the caller to.
+    const requestIceRestart = () => {
+      if (pc.signalingState === "closed") return
+      if (role === "caller") Queue.unsafeOffer(commands, { _tag: "Offer", iceRestart: true })
+      else Queue.unsafeOffer(outbox, { _tag: "MediaIceRestartRequested" })
+    }
+    let wasConnected = false
+    pc.onconnectionstatechange = () => {
+      const state = pc.connectionState
+      if (state === "connected") wasConnected = true
+      else if (wasConnected && (state === "disconnected" || state === "failed")) requestIceRestart()
+      events.connection(state)
+    }
+    const network = (globalThis.navigator as { connection?: EventTarget } | undefined)?.connection
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        globalThis.addEventListener?.("online", requestIceRestart)
+        network?.addEventListener("change", requestIceRestart)
+      }),
+      () =>
+        Effect.sync(() => {
+          globalThis.removeEventListener?.("online", requestIceRestart)
+          network?.removeEventListener("change", requestIceRestart)
+        })
+    )
     pc.onicecandidate = (event) => {
       const c = event.candidate
       if (!c || !c.candidate) return
