@@ -25,6 +25,7 @@ import type { CustomerCommands } from "./customer.js"
 import type { HostCommands } from "./host.js"
 import { type Client, clientOf, type Commands, READY, runToPromise } from "./ipc.js"
 import { PROFILE, STEP_TITLES, STEPS } from "./steps.js"
+import { check, makeStepRunner, redact, StepFailed } from "./runner.js"
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url))
 /** tsx's loader by its absolute URL: the processes run in other directories than the repository. */
@@ -37,23 +38,6 @@ const PROCESS_START_S = 180
 const CLI_S = 180
 const KEYGEN_S = 120
 const STEP_S = 60
-
-class StepFailed extends Error {}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Output hygiene: a failure reason may quote a server or SDK message; never let it show a code, key, id or address.
-
-const redact = (text: string): string =>
-  text
-    .replace(/wss?:\/\/\S+|https?:\/\/\S+|postgres(?:ql)?:\/\/\S+/gi, "<address>")
-    .replace(/\b[hcdmk]_[0-9A-Za-z_-]{22}\b/g, "<id>")
-    .replace(/\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\b/g, "<code>")
-    .replace(/\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b/g, "<address>")
-    .replace(/\[?(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}\]?(?=\W|$)/gi, (match) => (match.includes("::") ? "<address>" : match))
-    .replace(/[A-Za-z0-9+/_-]{32,}={0,2}/g, "<redacted>")
-    .replace(/\s+/g, " ")
-    .trim()
-    .slice(0, 300)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Processes: every one started is tracked, and ended on the way out.
@@ -101,55 +85,8 @@ const stderrTail = (child: ChildProcess) => {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
 // Unexpected events (a process dying, Ctrl-C) fail the step under way at once.
-
-let interruptCurrent: ((error: Error) => void) | undefined
-let pendingInterruption: Error | undefined
-
-const interrupt = (error: Error) => {
-  pendingInterruption ??= error
-  interruptCurrent?.(error)
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Steps
-
-let stepsDone = 0
-
-const step = async <A>(
-  title: string,
-  seconds: number,
-  body: () => Promise<A>,
-  detail?: (result: A) => string | undefined
-): Promise<A> => {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    if (pendingInterruption !== undefined) throw pendingInterruption
-    const result = await Promise.race([
-      body(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${seconds} s`)), seconds * 1000)
-        interruptCurrent = reject
-      })
-    ])
-    const more = detail?.(result)
-    process.stdout.write(`✓ ${title}${more === undefined ? "" : ` — ${more}`}\n`)
-    stepsDone++
-    return result
-  } catch (error) {
-    const why = error instanceof Error ? error.message : String(error)
-    process.stdout.write(`✗ ${title}: ${redact(why) || "failed"}\n`)
-    throw new StepFailed(title)
-  } finally {
-    clearTimeout(timer)
-    interruptCurrent = undefined
-  }
-}
-
-const expect = (condition: boolean, message: string) => {
-  if (!condition) throw new Error(message)
-}
+const { step, interrupt, stepsDone } = makeStepRunner()
 
 // ---------------------------------------------------------------------------------------------------------------
 // The environment of the server and the CLI, and the storage it names.
@@ -289,7 +226,7 @@ const endClient = async (client: ClientProcess<Commands>) => {
   stopping.add(client.child)
   client.child.send({ id: -1, command: "exit", args: null })
   const { code, signal } = await exited(client.child)
-  expect(code === 0, `a client process ended with ${signal ?? `exit code ${code}`}`)
+  check(code === 0, `a client process ended with ${signal ?? `exit code ${code}`}`)
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -308,7 +245,7 @@ const scanDataDir = async (dir: string) => {
   for (const file of files) {
     const content = await readFile(file)
     bytes += content.length
-    expect(!needles.some((needle) => content.includes(needle)), "a stored file shows the profile's plaintext")
+    check(!needles.some((needle) => content.includes(needle)), "a stored file shows the profile's plaintext")
   }
   return `${files.length} files, ${Math.round(bytes / 1024 / 1024)} MiB of the data directory scanned`
 }
@@ -363,7 +300,7 @@ const story = async (workDir: string, storage: Storage) => {
     const run = await tessera(["host", "enroll"], serverEnv, workDir)
     if (run.code !== 0) throw cliFailure(run)
     const code = /^code:\s+(\S+)\s*$/m.exec(run.stdout)?.[1]
-    expect(code !== undefined, "no enrollment code in its output")
+    check(code !== undefined, "no enrollment code in its output")
     return code!
   })
 
@@ -374,24 +311,24 @@ const story = async (workDir: string, storage: Storage) => {
 
   await step(STEPS.hostEnrollsDevice, KEYGEN_S, async () => {
     const enrolled = await host.call("enroll", { url, code: enrollmentCode, storePath: join(workDir, "host", "keys.json") })
-    expect(enrolled.kind === "host", `the config is a ${enrolled.kind}'s`)
-    expect(enrolled.mode === 0o600, `the key store file has mode ${enrolled.mode.toString(8)}`)
+    check(enrolled.kind === "host", `the config is a ${enrolled.kind}'s`)
+    check(enrolled.mode === 0o600, `the key store file has mode ${enrolled.mode.toString(8)}`)
   }, () => "file mode 0600")
 
   await step(STEPS.hostSignsIn, STEP_S, async () => {
     const { kind } = await host.call("signIn", undefined)
-    expect(kind === "host", `signed in as ${kind}`)
+    check(kind === "host", `signed in as ${kind}`)
   })
 
   await step(STEPS.hostCreatesCustomer, STEP_S, async () => {
     const created = await host.call("createCustomer", PROFILE)
-    expect(created.status === "created", `status ${created.status}`)
+    check(created.status === "created", `status ${created.status}`)
     return created
   }, (created) => `profile sealed on the host; the server got and keeps only ${created.sealedBytes} bytes of ciphertext`)
 
   const activationCode = await step(STEPS.hostIssuesCode, STEP_S, async () => {
     const issued = await host.call("issueCode", undefined)
-    expect(issued.code.length > 0, "an empty code")
+    check(issued.code.length > 0, "an empty code")
     return issued
   }, (issued) => `valid for ${formatDuration(Math.round(issued.validForSeconds / 60) * 60)}`)
 
@@ -401,18 +338,18 @@ const story = async (workDir: string, storage: Storage) => {
       code: activationCode.code,
       storePath: join(workDir, "customer", "keys.json")
     })
-    expect(activated.kind === "customer", `the config is a ${activated.kind}'s`)
-    expect(activated.mode === 0o600, `the key store file has mode ${activated.mode.toString(8)}`)
+    check(activated.kind === "customer", `the config is a ${activated.kind}'s`)
+    check(activated.mode === 0o600, `the key store file has mode ${activated.mode.toString(8)}`)
   }, () => "file mode 0600")
 
   await step(STEPS.hostToldOfActivation, STEP_S, async () => {
     const { status } = await host.call("awaitActivation", undefined)
-    expect(status === "active", `the host's list says ${status}`)
+    check(status === "active", `the host's list says ${status}`)
   })
 
   await step(STEPS.customerSignsIn, STEP_S, async () => {
     const { kind } = await customer.call("signIn", undefined)
-    expect(kind === "customer", `signed in as ${kind}`)
+    check(kind === "customer", `signed in as ${kind}`)
   })
 
   await step(STEPS.presence, STEP_S, async () => {
@@ -421,7 +358,7 @@ const story = async (workDir: string, storage: Storage) => {
       host.call("awaitCustomerOnline", undefined),
       customer.call("awaitHostOnline", undefined)
     ])
-    expect(hostSees.listedOnline, "the host's customer list does not show the customer online")
+    check(hostSees.listedOnline, "the host's customer list does not show the customer online")
   })
 
   await step(STEPS.hostCalls, STEP_S, async () => {
@@ -435,8 +372,8 @@ const story = async (workDir: string, storage: Storage) => {
 
   await step(STEPS.callSecured, KEYGEN_S, async () => {
     const [caller, callee] = await Promise.all([host.call("secureCall", undefined), customer.call("secureCall", undefined)])
-    expect(/^\d{5}( \d{5}){4}$/.test(caller.safetyCode), "the host's safety code is not 25 digits in five groups")
-    expect(caller.safetyCode === callee.safetyCode, "the two sides see different safety codes")
+    check(/^\d{5}( \d{5}){4}$/.test(caller.safetyCode), "the host's safety code is not 25 digits in five groups")
+    check(caller.safetyCode === callee.safetyCode, "the two sides see different safety codes")
     return caller.safetyCode
   }, (safetyCode) => `safety code ${safetyCode}`)
 
@@ -444,45 +381,45 @@ const story = async (workDir: string, storage: Storage) => {
     const sameMessages = (sent: ReadonlyArray<unknown>, received: ReadonlyArray<unknown>) =>
       JSON.stringify(sent) === JSON.stringify(received)
     const [offer, offered] = await Promise.all([host.call("sendOffer", undefined), customer.call("receiveOffer", 3)])
-    expect(sameMessages(offer, offered.messages), "the customer opened other messages than the host sent")
-    expect(!offered.plaintext, "a payload relayed to the customer shows the offer's text")
+    check(sameMessages(offer, offered.messages), "the customer opened other messages than the host sent")
+    check(!offered.plaintext, "a payload relayed to the customer shows the offer's text")
     const [answer, answered] = await Promise.all([customer.call("sendAnswer", undefined), host.call("receiveAnswer", 3)])
-    expect(sameMessages(answer, answered.messages), "the host opened other messages than the customer sent")
-    expect(!answered.plaintext, "a payload relayed to the host shows the answer's text")
+    check(sameMessages(answer, answered.messages), "the host opened other messages than the customer sent")
+    check(!answered.plaintext, "a payload relayed to the host shows the answer's text")
     return offered.relayed + answered.relayed
   }, (relayed) =>
     `SDP offer and answer and ICE candidates, 3 messages each way; the ${relayed} payloads the server relayed showed none of them`)
 
   await step(STEPS.hangUp, STEP_S, async () => {
     const [hungUp, ended] = await Promise.all([host.call("hangUp", undefined), customer.call("awaitCallEnded", undefined)])
-    expect(ended.reason === "hung-up", `the call ended as ${ended.reason}`)
-    expect(hungUp.keysDestroyed, "the host still holds the call's keys")
-    expect(ended.keysDestroyed, "the customer still holds the call's keys")
+    check(ended.reason === "hung-up", `the call ended as ${ended.reason}`)
+    check(hungUp.keysDestroyed, "the host still holds the call's keys")
+    check(ended.keysDestroyed, "the customer still holds the call's keys")
   })
 
   const revocation = customer.call("awaitRevocation", undefined)
   revocation.catch(() => {})
   await step(STEPS.hostDeletes, STEP_S, async () => {
     const { listed } = await host.call("deleteCustomer", undefined)
-    expect(listed === "gone", `the host's list still shows the account as ${listed}`)
+    check(listed === "gone", `the host's list still shows the account as ${listed}`)
   })
 
   await step(STEPS.connectionRevoked, STEP_S, async () => {
     const closed = await revocation
-    expect(closed.code === 4001, `closed with code ${closed.code}`)
-    expect(closed.revoked, "the SDK did not take the close as a revocation")
+    check(closed.code === 4001, `closed with code ${closed.code}`)
+    check(closed.revoked, "the SDK did not take the close as a revocation")
     return closed
   }, (closed) => (closed.accessRevokedEvent ? "after an AccessRevoked event" : undefined))
 
   await step(STEPS.keyStoreEmptied, STEP_S, async () => {
     const state = await customer.call("keyStore", undefined)
-    expect(state.empty, "the key store still holds credentials")
-    expect(!state.fileExists, "the key store file is still there")
+    check(state.empty, "the key store still holds credentials")
+    check(!state.fileExists, "the key store file is still there")
   }, () => "its file is removed")
 
   await step(STEPS.configRefused, STEP_S, async () => {
     const { refused } = await customer.call("reconnect", undefined)
-    expect(refused === "ConfigRevoked", refused === undefined ? "the server accepted the deleted config" : `refused with ${refused}`)
+    check(refused === "ConfigRevoked", refused === undefined ? "the server accepted the deleted config" : `refused with ${refused}`)
   })
 
   await step(STEPS.clientsEnded, STEP_S, () => Promise.all([endClient(host), endClient(customer)]))
@@ -491,7 +428,7 @@ const story = async (workDir: string, storage: Storage) => {
     stopping.add(server.child)
     server.child.kill("SIGTERM")
     const { code, signal } = await exited(server.child)
-    expect(code === 0, `the server ended with ${signal ?? `exit code ${code}`}${server.stderr() === "" ? "" : `: ${server.stderr()}`}`)
+    check(code === 0, `the server ended with ${signal ?? `exit code ${code}`}${server.stderr() === "" ? "" : `: ${server.stderr()}`}`)
   })
 
   await step(
@@ -505,7 +442,7 @@ const story = async (workDir: string, storage: Storage) => {
     const run = await tessera(["audit", "verify"], serverEnv, workDir)
     if (run.code !== 0) throw cliFailure(run)
     const summary = run.stdout.trim().split("\n").at(-1) ?? ""
-    expect(/every hash chain is intact/.test(summary), `it printed: ${summary}`)
+    check(/every hash chain is intact/.test(summary), `it printed: ${summary}`)
     return summary
   }, (summary) => summary)
 }
@@ -528,11 +465,11 @@ const main = async (): Promise<number> => {
   let exitCode = 0
   try {
     await story(workDir, storage)
-    process.stdout.write(`demo passed: all ${stepsDone} steps in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
+    process.stdout.write(`demo passed: all ${stepsDone()} steps in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
   } catch (error) {
     exitCode = 1
     if (error instanceof StepFailed) {
-      process.stdout.write(`demo failed at step ${stepsDone + 1} of ${STEP_TITLES.length}: ${error.message}\n`)
+      process.stdout.write(`demo failed at step ${stepsDone() + 1} of ${STEP_TITLES.length}: ${error.message}\n`)
     } else {
       process.stdout.write(`demo failed: ${redact(error instanceof Error ? error.message : String(error))}\n`)
     }

@@ -18,6 +18,7 @@ import type { CallMediaStats } from "../sdk/media/index.js"
 import { type DemoBrowser, openDemoBrowser } from "./media-browser.js"
 import type { CallOptions, CallOutcome, MediaDevice } from "./media-device.js"
 import { baseEnv, enrollHost, exited, startServer, stop, stopAll } from "./media-processes.js"
+import { check, makeStepRunner, redact, say, StepFailed } from "./runner.js"
 import { callSecuredTitle, MEDIA_CALLS, MEDIA_STEPS, type MediaCall, resultTitle, type Side } from "./media-steps.js"
 
 declare const tesseraMediaDevice: MediaDevice
@@ -32,56 +33,8 @@ const FIRST_FRAME_MS = 30_000
 /** The relay's ports in this demo, apart from the defaults a server beside it might use. */
 const RTC_PORTS = { TESSERA_RTC_MIN_PORT: "45000", TESSERA_RTC_MAX_PORT: "45999" }
 
-class StepFailed extends Error {}
-
-/** A failure reason may quote a server or SDK message; it never shows a code, key, id or address. */
-const redact = (text: string): string =>
-  text
-    .replace(/wss?:\/\/\S+|https?:\/\/\S+/gi, "<address>")
-    .replace(/\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b/g, "<address>")
-    .replace(/\b[hcdmk]_[0-9A-Za-z_-]{22}\b/g, "<id>")
-    .replace(/\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}\b/g, "<code>")
-    .replace(/[A-Za-z0-9+/_-]{32,}={0,2}/g, "<redacted>")
-    .replace(/\s+/g, " ")
-    .trim()
-    .slice(0, 300)
-
-const say = (line: string) => process.stdout.write(`${line}\n`)
-
 // Ctrl-C (or SIGTERM) fails the step under way at once; the clean-up still runs.
-let interruption: Error | undefined
-let interruptCurrent: ((error: Error) => void) | undefined
-const interrupt = (error: Error) => {
-  interruption ??= error
-  interruptCurrent?.(error)
-}
-
-const step = async <A>(title: string, seconds: number, body: () => Promise<A>, detail?: (result: A) => string): Promise<A> => {
-  let timer: NodeJS.Timeout | undefined
-  try {
-    if (interruption) throw interruption
-    const result = await Promise.race([
-      body(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${seconds} s`)), seconds * 1000)
-        interruptCurrent = reject
-      })
-    ])
-    const more = detail?.(result)
-    say(`✓ ${title}${more === undefined ? "" : ` — ${more}`}`)
-    return result
-  } catch (error) {
-    say(`✗ ${title}: ${redact(error instanceof Error ? error.message : String(error)) || "failed"}`)
-    throw new StepFailed(title)
-  } finally {
-    clearTimeout(timer)
-    interruptCurrent = undefined
-  }
-}
-
-const check = (condition: boolean, message: string) => {
-  if (!condition) throw new Error(message)
-}
+const { step, interrupt } = makeStepRunner()
 
 // ---------------------------------------------------------------------------------------------------------------
 // The story
