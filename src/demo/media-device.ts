@@ -150,7 +150,7 @@ export const mediaDevice = {
   awaitConnected: (timeoutMs: number) =>
     Effect.runPromise(media!.awaitConnected.pipe(
       Effect.map((mode) => ({ connected: mode })),
-      Effect.catchAll((e) => Effect.succeed({ failed: e.reason })),
+      Effect.catchAll((e) => Effect.succeed(e.peerReason ? { failed: e.reason, peerReason: e.peerReason } : { failed: e.reason })),
       Effect.timeoutTo({ duration: timeoutMs, onTimeout: () => ({ failed: "timed out" }), onSuccess: (r) => r })
     )),
 

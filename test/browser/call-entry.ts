@@ -133,7 +133,11 @@ const api = {
 
   stats: () => run(media!.stats),
 
-  awaitConnected: () => run(Effect.either(media!.awaitConnected).pipe(Effect.map((e) => (e._tag === "Right" ? "connected" : e.left.reason)))),
+  /** "connected", or why not: the reason, and with "peer-failed" the peer's ("peer-failed/frame-protection"). */
+  awaitConnected: () =>
+    run(Effect.either(media!.awaitConnected).pipe(
+      Effect.map((e) => e._tag === "Right" ? "connected" : e.left.peerReason ? `${e.left.reason}/${e.left.peerReason}` : e.left.reason)
+    )),
 
   /** When (Date.now) getStats first counted a decoded video frame, polling every 50 ms. */
   async firstDecodedFrame(timeoutMs: number): Promise<number | undefined> {

@@ -265,13 +265,19 @@ describe("peer-to-peer call in Chromium, SFrame 0x0006", () => {
     }
   }, CALL_TEST_MS)
 
-  it("a browser without encoded transforms is refused with EncodedTransformUnsupported before anything is captured or sent", async () => {
+  it("a browser without encoded transforms is refused with EncodedTransformUnsupported before anything is captured or sent; the peer is told", async () => {
     const { caller, callee } = await twoParties()
     try {
       await caller.page.evaluate(() => tesseraCall.removeEncodedTransforms())
       expect(await startCall(caller)).toEqual({ error: "EncodedTransformUnsupported" })
       expect(await caller.page.evaluate(() => tesseraCall.touched)).toEqual({ peerConnections: 0, captures: 0 })
-      expect(caller.relayed).toEqual([])
+      // One sealed record went out, the refusal; no SDP, no candidates.
+      expect(caller.relayed).toHaveLength(1)
+      expect(relayedText(caller)).not.toMatch(/v=0|candidate|MediaFailed/)
+      // The peer's media end at once with the reason, instead of waiting for an offer that will not come.
+      expect(await startCall(callee)).toMatchObject({ startedAt: expect.any(Number) })
+      expect(await callee.page.evaluate(() => tesseraCall.awaitConnected())).toBe("peer-failed/frame-protection")
+      expect(await stats(callee)).toMatchObject({ connectionState: "closed", negotiations: 0 })
     } finally {
       await closeSides(caller, callee)
     }

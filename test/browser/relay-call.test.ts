@@ -147,6 +147,23 @@ const stats = (page: Page): Promise<CallMediaStats> => page.evaluate(() => tesse
 const decoded = (page: Page) => stats(page).then((s) => s.video.framesDecoded)
 const connected = (page: Page) => page.evaluate((ms) => tesseraRelayDevice.awaitConnected(ms), CONNECT_MS)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const mediaState = (page: Page) => page.evaluate(() => tesseraRelayDevice.mediaState())
+
+/**
+ * Both sides ended on `reason`: each found it itself, or the peer found it first and said so (MediaFailed), and at
+ * least one side found it itself.
+ */
+const bothEndedOn = async (reason: string, wait: (page: Page) => Promise<unknown>) => {
+  const ends = await Promise.all([host, customer].map(wait))
+  for (const end of ends) {
+    expect([{ failure: reason }, { failure: "peer-failed", peerFailure: reason }]).toContainEqual(end)
+  }
+  expect(ends).toContainEqual({ failure: reason })
+}
+const ended = (page: Page) =>
+  expect.poll(() => mediaState(page), { timeout: RELAY_LOST_MS, interval: 500 }).toMatchObject({ connection: "closed" })
+    .then(() => mediaState(page))
+    .then(({ failure, peerFailure }) => (peerFailure ? { failure, peerFailure } : { failure }))
 
 /** Both sides decode video that came through SFrame, and keep decoding. */
 const bothDecode = async () => {
@@ -208,11 +225,13 @@ describe("calls through the relay, in Chromium, SFrame 0x0006", () => {
     }
   }, CALL_TEST_MS)
 
-  it("forced relay where the browser will not hand a relay sender's frames to SFrame: nothing is sent, the media end", async () => {
+  it("forced relay where the browser will not hand a relay sender's frames to SFrame: nothing is sent, the media end on both sides, the peer told why", async () => {
     await host.evaluate(() => tesseraRelayDevice.refuseEncodedSenders(true))
     try {
       await call({ mode: "relay" })
       expect(await connected(host)).toEqual({ failed: "frame-protection" })
+      await expect.poll(() => mediaState(customer), { timeout: CONNECT_MS, interval: 250 })
+        .toEqual({ mode: "relay", connection: "closed", failure: "peer-failed", peerFailure: "frame-protection" })
       await sleep(3_000)
       const [sender, receiver] = await Promise.all([stats(host), stats(customer)])
       expect(sender).toMatchObject({ mode: "relay", connectionState: "closed" })
@@ -287,10 +306,7 @@ describe("calls through the relay, in Chromium, SFrame 0x0006", () => {
       await bothDecode()
       writeFileSync(path.join(workerDir, "blocked"), "")
       killWorker()
-      for (const page of [host, customer]) {
-        await expect.poll(() => page.evaluate(() => tesseraRelayDevice.mediaState()), { timeout: RELAY_LOST_MS, interval: 500 })
-          .toMatchObject({ mode: "relay", connection: "closed", failure: "relay-lost" })
-      }
+      await bothEndedOn("relay-lost", ended)
     } finally {
       await hangUp()
     }
@@ -299,7 +315,7 @@ describe("calls through the relay, in Chromium, SFrame 0x0006", () => {
     // A new call: the relay cannot be joined, and both sides say so.
     try {
       await call({ mode: "relay" })
-      for (const page of [host, customer]) expect(await connected(page)).toEqual({ failed: "relay-unavailable" })
+      await bothEndedOn("relay-unavailable", ended)
       for (const page of [host, customer]) {
         const s = await stats(page)
         expect(s).toMatchObject({ mode: "relay", connectionState: "closed", relayJoins: 0 })
@@ -311,7 +327,7 @@ describe("calls through the relay, in Chromium, SFrame 0x0006", () => {
     // Auto falls back after its bound and meets the same: a clear error, not a call that hangs without media.
     try {
       await call({ mode: "auto", blockPeerToPeer: true, p2pTimeoutMs: 2_000 })
-      for (const page of [host, customer]) expect(await connected(page)).toEqual({ failed: "relay-unavailable" })
+      await bothEndedOn("relay-unavailable", ended)
     } finally {
       await hangUp()
     }

@@ -9,7 +9,9 @@
  * over the media channel and the other follows, so both end up on the relay without anyone doing anything.
  *
  * Fail closed: support is checked before anything is captured or sent; a sender or receiver that cannot be put
- * behind SFrame stops the media; a frame that does not decrypt is dropped. Mute and camera switch change tracks
+ * behind SFrame stops the media; a frame that does not decrypt is dropped. Media that fail for good (or a refusal
+ * before they start) are told to the peer over the media channel (MediaFailed), and the peer's media end too
+ * ("peer-failed", with the peer's reason), so neither side waits for frames that will not come. Mute and camera switch change tracks
  * only (track.enabled, replaceTrack): no renegotiation. Closing the scope closes the paths (leaving the relay),
  * stops the tracks and destroys the SFrame contexts.
  */
@@ -72,6 +74,8 @@ export interface CallMediaState {
   readonly connection: RTCPeerConnectionState
   /** Set once the media has failed for good. */
   readonly failure?: MediaFailureReason
+  /** With failure "peer-failed": why the peer's media failed, as it said. */
+  readonly peerFailure?: MediaFailureReason
 }
 
 export interface CallMedia {
@@ -121,18 +125,29 @@ type FallbackReason = NonNullable<CallMediaStats["fellBackBecause"]>
 type Control =
   | { readonly _tag: "PathFailed"; readonly mode: MediaMode; readonly reason: MediaFailureReason }
   | { readonly _tag: "UseRelay"; readonly because: FallbackReason }
+  | { readonly _tag: "PeerFailed"; readonly reason: MediaFailureReason }
+
+/** Failures the peer is told of: its own are not sent back, and a broken channel or a close carries nothing. */
+const toldToPeer = (reason: MediaFailureReason): boolean => reason !== "closed" && reason !== "signalling" && reason !== "peer-failed"
+
+/** How long a refusal before the media started may take to reach the peer before startCallMedia fails anyway. */
+const REFUSAL_NOTICE_TIMEOUT = "2 seconds"
 
 /**
  * Starts the call's media as `role`: refuses with EncodedTransformUnsupported before capturing anything when
- * frames cannot be encrypted; then peer to peer (the caller sends its offer right away, the callee waits for it)
+ * frames cannot be encrypted (and tells the peer so); then peer to peer (the caller sends its offer right away, the callee waits for it)
  * or the relay, as the policy says.
  */
 export const startCallMedia = <SendError, ReceiveError>(
   options: CallMediaOptions<SendError, ReceiveError>
 ): Effect.Effect<CallMedia, EncodedTransformUnsupported | MediaCaptureFailed | KeysDestroyed, Scope.Scope> =>
   Effect.gen(function*() {
-    yield* requireEncodedTransform
     const { role, keys, signalling } = options
+    yield* requireEncodedTransform.pipe(
+      Effect.tapError(() =>
+        Effect.ignore(Effect.timeout(signalling.send({ _tag: "MediaFailed", reason: "frame-protection" }), REFUSAL_NOTICE_TIMEOUT))
+      )
+    )
     const relay = options.relay
     const policy: CallMediaPolicy = relay ? options.mode ?? "auto" : "p2p"
     const sframeSender = yield* Effect.acquireRelease(keys.createSender, (s) => Effect.sync(() => s.destroy()))
@@ -188,11 +203,17 @@ export const startCallMedia = <SendError, ReceiveError>(
       if (relayed) yield* closePath(relayed.path, relayed.scope)
     })
 
-    const finish = (reason: MediaFailureReason) =>
+    const finish = (reason: MediaFailureReason, peerFailure?: MediaFailureReason) =>
       Effect.gen(function*() {
         const current = yield* SubscriptionRef.get(state)
         if (current.failure) return
-        yield* SubscriptionRef.set(state, { mode: current.mode, connection: "closed", failure: reason })
+        yield* SubscriptionRef.set(state, {
+          mode: current.mode,
+          connection: "closed",
+          failure: reason,
+          ...(peerFailure ? { peerFailure } : {})
+        })
+        if (toldToPeer(reason)) yield* Queue.offer(outbox, { _tag: "MediaFailed", reason })
         yield* closePaths
       })
 
@@ -224,6 +245,8 @@ export const startCallMedia = <SendError, ReceiveError>(
         case "UseRelay":
           if (policy === "p2p") return Effect.sync(() => void signals.rejected++)
           return switchToRelay(command.because)
+        case "PeerFailed":
+          return finish("peer-failed", command.reason)
       }
     }
     yield* Effect.addFinalizer(() => finish("closed"))
@@ -233,6 +256,7 @@ export const startCallMedia = <SendError, ReceiveError>(
       Effect.suspend(() => {
         signals.received++
         if (message._tag === "MediaUseRelay") return Queue.offer(control, { _tag: "UseRelay", because: "peer" })
+        if (message._tag === "MediaFailed") return Queue.offer(control, { _tag: "PeerFailed", reason: message.reason })
         // Peer-to-peer messages still on their way when the call moved to the relay are of no use any more.
         return p2p && active === p2p.path ? Queue.offer(p2p.inbox, message) : Effect.void
       })
@@ -292,7 +316,12 @@ export const startCallMedia = <SendError, ReceiveError>(
       Effect.flatMap((s) =>
         s._tag === "Some" && s.value.failure === undefined
           ? Effect.succeed(s.value.mode)
-          : Effect.fail(new MediaConnectionFailed({ reason: s._tag === "Some" ? s.value.failure ?? "closed" : "closed" }))
+          : Effect.fail(
+            new MediaConnectionFailed({
+              reason: s._tag === "Some" ? s.value.failure ?? "closed" : "closed",
+              ...(s._tag === "Some" && s.value.peerFailure ? { peerReason: s.value.peerFailure } : {})
+            })
+          )
       )
     )
 

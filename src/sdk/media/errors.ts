@@ -40,6 +40,8 @@ export const MediaFailureReason = Schema.Literal(
   "relay-refused",
   /** The relay was lost during the call and could not be re-created, or its transports failed. */
   "relay-lost",
+  /** The peer's media failed for good (it said why over the sealed channel: `peerReason`); this side stopped too. */
+  "peer-failed",
   /** This side closed the call's media. */
   "closed"
 )
@@ -47,9 +49,13 @@ export type MediaFailureReason = typeof MediaFailureReason.Type
 
 /** The call's media did not connect, or is over. */
 export class MediaConnectionFailed extends Schema.TaggedError<MediaConnectionFailed>()("MediaConnectionFailed", {
-  reason: MediaFailureReason
+  reason: MediaFailureReason,
+  /** With "peer-failed": why the peer's media failed, as the peer said. */
+  peerReason: Schema.optional(MediaFailureReason)
 }) {
   override get message() {
-    return `the call's media connection failed (${this.reason})`
+    return this.peerReason
+      ? `the call's media connection failed on the peer's side (${this.peerReason})`
+      : `the call's media connection failed (${this.reason})`
   }
 }

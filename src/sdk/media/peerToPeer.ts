@@ -16,7 +16,7 @@ import type { MediaSignal } from "./signalling.js"
 import { noFigures, rtpFigures } from "./stats.js"
 
 /** The messages of the peer-to-peer negotiation. */
-export type PeerSignal = Exclude<MediaSignal, { readonly _tag: "MediaUseRelay" }>
+export type PeerSignal = Exclude<MediaSignal, { readonly _tag: "MediaUseRelay" | "MediaFailed" }>
 
 export interface PeerToPeerOptions extends PathContext {
   readonly role: Role

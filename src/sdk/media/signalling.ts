@@ -1,10 +1,11 @@
 /**
- * What the two peers' media layers say to each other: offers, answers and ICE candidates, and the switch to the
- * relay when the peer-to-peer path did not connect. The channel is pluggable
+ * What the two peers' media layers say to each other: offers, answers and ICE candidates, the switch to the
+ * relay when the peer-to-peer path did not connect, and the end of one side's media when they failed. The channel is pluggable
  * (`send` and `receive`) so that it rides the call's sealed channel (CallSecurity.secureCall): the server then sees
  * neither addresses nor DTLS fingerprints. Incoming messages are decoded here; anything else is dropped and counted.
  */
 import { Effect, Schema } from "effect"
+import { MediaFailureReason } from "./errors.js"
 
 const Sdp = Schema.String.pipe(Schema.maxLength(40_000))
 
@@ -25,7 +26,14 @@ export const MediaIceRestartRequested = Schema.TaggedStruct("MediaIceRestartRequ
  */
 export const MediaUseRelay = Schema.TaggedStruct("MediaUseRelay", {})
 
-export const MediaSignal = Schema.Union(MediaOffer, MediaAnswer, MediaIceCandidate, MediaIceRestartRequested, MediaUseRelay)
+/**
+ * Either side, once: its media failed for good (a sender it could not put behind SFrame, the relay refused or lost,
+ * ...), or it refused the call's media before starting them. The other side ends its media too ("peer-failed"),
+ * so that both can tell their users why instead of waiting for frames that will not come.
+ */
+export const MediaFailed = Schema.TaggedStruct("MediaFailed", { reason: MediaFailureReason })
+
+export const MediaSignal = Schema.Union(MediaOffer, MediaAnswer, MediaIceCandidate, MediaIceRestartRequested, MediaUseRelay, MediaFailed)
 export type MediaSignal = typeof MediaSignal.Type
 
 export const decodeMediaSignal = Schema.decodeUnknownOption(MediaSignal)
