@@ -241,7 +241,7 @@ const measureLatency = async (url: string) => {
 const startUws = (tracing: boolean) => Effect.gen(function*() {
   const context = yield* Layer.build(
     rpcLive(tracing).pipe(
-      Layer.provideMerge(UwsServer.layerWithProtocol({ host: "127.0.0.1", port: 0 })),
+      Layer.provideMerge(UwsServer.layerWithProtocol({ host: "127.0.0.1", port: 0, admissionDeadlineSeconds: 0, maxPendingConnections: 1_000_000 })),
       Layer.provide(RpcSerialization.layerMsgPack)
     )
   )

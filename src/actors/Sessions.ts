@@ -16,6 +16,8 @@ const EVENT_QUEUE_CAPACITY = 1024
 /** Closes a client's connection; provided by the transport. */
 export class ConnectionControl extends Context.Tag("tessera/ConnectionControl")<ConnectionControl, {
   readonly close: (clientId: number, code: number, reason: string) => Effect.Effect<void>
+  /** The connection authenticated: it may stay open past the transport's admission deadline. */
+  readonly admit: (clientId: number) => Effect.Effect<void>
 }>() {}
 
 export const CLOSE_ACCESS_REVOKED = 4001
@@ -153,12 +155,13 @@ export const SessionsLive = Layer.effect(
           return Option.fromNullable(nonce)
         }),
       authenticate: (clientId, principal) =>
-        Effect.sync(() => {
+        Effect.suspend(() => {
           const session = sessionOf(clientId)
-          if (session.principal) return
+          if (session.principal) return Effect.void
           session.principal = principal
           addTo(byAccount, accountOf(principal), clientId)
           if (principal.kind === "customer") addTo(customersOfHost, principal.hostId, clientId)
+          return control.admit(clientId)
         }),
       principal: (clientId) => Effect.sync(() => Option.fromNullable(sessions.get(clientId)?.principal)),
       subscribe: (clientId) =>

@@ -19,6 +19,10 @@ export interface ServerSettings {
   /** Failed activation/enrollment attempts allowed per client address and window. */
   readonly codeAttempts: number
   readonly codeAttemptWindowSeconds: number
+  /** How long a connection may stay open without authenticating (0: no bound). */
+  readonly admissionDeadlineSeconds: number
+  /** Connections open and not yet authenticated, at most; more are refused until some authenticate or close. */
+  readonly maxPendingConnections: number
 }
 
 export class ServerConfig extends Context.Tag("tessera/ServerConfig")<ServerConfig, ServerSettings>() {}
@@ -53,7 +57,15 @@ export const readServerSettings = Effect.gen(function*() {
     ringSeconds: yield* Config.number("TESSERA_RING_SECONDS").pipe(Config.withDefault(30)),
     actorIdleSeconds: yield* Config.number("TESSERA_ACTOR_IDLE_SECONDS").pipe(Config.withDefault(120)),
     codeAttempts: yield* Config.integer("TESSERA_CODE_ATTEMPTS").pipe(Config.withDefault(10)),
-    codeAttemptWindowSeconds: yield* Config.integer("TESSERA_CODE_ATTEMPT_WINDOW_SECONDS").pipe(Config.withDefault(900))
+    codeAttemptWindowSeconds: yield* Config.integer("TESSERA_CODE_ATTEMPT_WINDOW_SECONDS").pipe(Config.withDefault(900)),
+    admissionDeadlineSeconds: yield* Config.number("TESSERA_AUTH_DEADLINE_SECONDS").pipe(
+      Config.validate({ message: "TESSERA_AUTH_DEADLINE_SECONDS must be 0 or more", validation: (n) => n >= 0 }),
+      Config.withDefault(60)
+    ),
+    maxPendingConnections: yield* Config.integer("TESSERA_MAX_PENDING_CONNECTIONS").pipe(
+      Config.validate({ message: "TESSERA_MAX_PENDING_CONNECTIONS must be 1 or more", validation: (n) => n >= 1 }),
+      Config.withDefault(4096)
+    )
   } satisfies ServerSettings
 })
 

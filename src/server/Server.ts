@@ -28,6 +28,8 @@ const TransportLive = (settings: ServerSettings) =>
     host: settings.host,
     port: settings.port,
     maxMessageBytes: settings.maxMessageBytes,
+    admissionDeadlineSeconds: settings.admissionDeadlineSeconds,
+    maxPendingConnections: settings.maxPendingConnections,
     ...Option.match(settings.tls, { onNone: () => ({}), onSome: (tls) => ({ tls }) })
   }).pipe(Layer.provide(RpcSerialization.layerMsgPack))
 
@@ -35,7 +37,7 @@ export const ServerLive = (settings: ServerSettings) => {
   const transport = TransportLive(settings)
   // What the live services need from the transport: closing a connection, the address of a client.
   const control = Layer.mergeAll(
-    Layer.effect(ConnectionControl, Effect.map(UwsServer.UwsServer, (server) => ({ close: server.closeClient }))),
+    Layer.effect(ConnectionControl, Effect.map(UwsServer.UwsServer, (server) => ({ close: server.closeClient, admit: server.admit }))),
     Layer.effect(ClientAddress, Effect.map(UwsServer.UwsServer, (server) => ({
       of: (clientId: number) => server.remoteAddressOf(clientId) ?? "unknown"
     })))

@@ -26,6 +26,8 @@ const settingsFor = (databaseUrl: string, overrides: Partial<ServerSettings> = {
   actorIdleSeconds: 120,
   codeAttempts: 10,
   codeAttemptWindowSeconds: 900,
+  admissionDeadlineSeconds: 60,
+  maxPendingConnections: 4096,
   ...overrides
 })
 

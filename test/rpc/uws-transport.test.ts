@@ -10,6 +10,8 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
+import { randomBytes } from "node:crypto"
+import * as Http from "node:http"
 import * as Https from "node:https"
 import * as Tls from "node:tls"
 import { tmpdir } from "node:os"
@@ -21,6 +23,32 @@ const http = (port: number, path: string, init?: RequestInit) =>
   Effect.promise(async () => {
     const response = await fetch(`http://127.0.0.1:${port}${path}`, init)
     return { status: response.status, type: response.headers.get("content-type"), body: await response.text() }
+  })
+
+/** The status a WebSocket upgrade request gets: 101 when it would become a WebSocket (the socket is then dropped). */
+const upgradeStatus = (port: number) =>
+  Effect.async<number>((resume) => {
+    const request = Http.request({
+      host: "127.0.0.1",
+      port,
+      path: "/rpc",
+      headers: {
+        Connection: "Upgrade",
+        Upgrade: "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": randomBytes(16).toString("base64")
+      }
+    })
+    request.on("upgrade", (_response, socket) => {
+      socket.destroy()
+      resume(Effect.succeed(101))
+    })
+    request.on("response", (response) => {
+      response.resume()
+      resume(Effect.succeed(response.statusCode ?? 0))
+    })
+    request.on("error", () => resume(Effect.succeed(-1)))
+    request.end()
   })
 
 describe("uWS transport", () => {
@@ -96,6 +124,21 @@ describe("uWS transport", () => {
 
       const exit = yield* Effect.exit(server.closeClient(otherId, 1006, "reserved"))
       expect(Exit.isFailure(exit)).toBe(true)
+    }))
+
+  it.scopedLive("closes a connection not admitted in time with 4003, keeps an admitted one, refuses upgrades beyond the pending bound", () =>
+    Effect.gen(function*() {
+      const { server, url } = yield* startServer({ admissionDeadlineSeconds: 1, maxPendingConnections: 2 })
+      const admitted = yield* connectClient(url)
+      yield* server.admit(yield* admitted.WhoAmI())
+      const first = yield* rawPeer(url)
+      const second = yield* rawPeer(url)
+      // Two pending: a third is refused before it becomes a WebSocket; the admitted one does not count.
+      expect(yield* upgradeStatus(server.port)).toBe(503)
+      expect(yield* first.closed).toBe(4003)
+      expect(yield* second.closed).toBe(4003)
+      expect(yield* upgradeStatus(server.port)).toBe(101)
+      expect(yield* admitted.Echo({ text: "past the deadline" })).toBe("past the deadline")
     }))
 
   it.scopedLive("closes a peer that stops reading with 1008 instead of queueing without bound", () =>

@@ -13,9 +13,14 @@ import { Host, HostLive, signIn } from "./story.js"
 
 /** Below the 64 KiB default, so that a frame between the two shows the setting is honoured; above a full signal. */
 const MAX_MESSAGE_BYTES = 56 * 1024
+/** Short, so that a connection that never signs in is seen closed; longer than any other test here needs one. */
+const AUTH_DEADLINE_SECONDS = 8
 
 const Fixture = HostLive.pipe(
-  Layer.provideMerge(Layer.merge(ServerLive({ TESSERA_MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES) }), Sdk.NodeWebSocket))
+  Layer.provideMerge(Layer.merge(
+    ServerLive({ TESSERA_MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES), TESSERA_AUTH_DEADLINE_SECONDS: String(AUTH_DEADLINE_SECONDS) }),
+    Sdk.NodeWebSocket
+  ))
 )
 
 interface RawSocket {
@@ -53,7 +58,7 @@ const rawClient = (server: TestServer) =>
     yield* Effect.orDie(Deferred.await(opened))
     const within = <A, E>(effect: Effect.Effect<A, E>, what: string) =>
       effect.pipe(
-        Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error(`no ${what} within 10 s`) }),
+        Effect.timeoutFail({ duration: Duration.seconds(AUTH_DEADLINE_SECONDS + 10), onTimeout: () => new Error(`no ${what} in time`) }),
         Effect.orDie
       )
     return {
@@ -161,6 +166,23 @@ describe("protocol abuse", () => {
             })),
           { concurrency: 20, discard: true }
         )
+        yield* serverStillWorks
+      }))
+
+    it.scoped("a connection that never signs in is closed with 4003 after TESSERA_AUTH_DEADLINE_SECONDS; a signed-in one stays", () =>
+      Effect.gen(function*() {
+        const server = yield* Server
+        const host = yield* Host
+        const opening = Date.now()
+        const lingering = yield* rawClient(server)
+        // Asking for challenges is not signing in.
+        yield* challengeWorks(lingering, "1")
+        const signedIn = yield* signIn(server, host)
+        expect(yield* lingering.closed).toBe(4003)
+        // Not before the deadline (the server's clock started after `opening`).
+        expect(Date.now() - opening).toBeGreaterThanOrEqual(AUTH_DEADLINE_SECONDS * 1000 - 50)
+        // Past the deadline, both signed-in devices are served on their connections.
+        expect(yield* signedIn.rpc.host.listCustomers()).toBeDefined()
         yield* serverStillWorks
       }))
 

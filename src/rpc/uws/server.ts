@@ -30,6 +30,13 @@ export interface UwsServerOptions {
   readonly maxQueuedBytes?: number
   /** Seconds without traffic before uWS closes a WebSocket (uWS pings before that); 0 or 9..960. Default 120. */
   readonly idleTimeoutSeconds?: number
+  /**
+   * Seconds a WebSocket may stay open without being admitted (`admit`, once it authenticated) before it is closed
+   * with 4003; 0 for no bound. Default 60: long enough for an onboarding device, too short to hoard sockets.
+   */
+  readonly admissionDeadlineSeconds?: number
+  /** WebSockets open but not admitted, at most; beyond that an upgrade gets 503. Default 4096. */
+  readonly maxPendingConnections?: number
   readonly tls?: { readonly certFile: string; readonly keyFile: string }
 }
 
@@ -53,6 +60,8 @@ export interface UwsServerService {
   readonly addRoute: (method: HttpMethod, path: string, handler: HttpRouteHandler) => Effect.Effect<void>
   /** Closes that client's WebSocket with the given close code (after sending what its queue allows). */
   readonly closeClient: (clientId: number, code: number, reason: string) => Effect.Effect<void>
+  /** The connection proved who it is: the admission deadline no longer applies, nor does it count as pending. */
+  readonly admit: (clientId: number) => Effect.Effect<void>
   /** The peer address of an open connection. Held in memory only; never log it. */
   readonly remoteAddressOf: (clientId: number) => string | undefined
   /** Client ids of closed WebSockets, from the moment the stream is run. */
@@ -67,6 +76,9 @@ export interface UwsServerService {
 }
 
 export class UwsServer extends Context.Tag("tessera/rpc/UwsServer")<UwsServer, UwsServerService>() {}
+
+/** Closes a connection that was not admitted within the deadline (the 4000s are the application's). */
+export const CLOSE_NOT_ADMITTED = 4003
 
 /** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT. */
 const LISTEN_EXCLUSIVE_PORT = 1
@@ -92,6 +104,14 @@ const checkOptions = (options: UwsServerOptions): Effect.Effect<void, UwsListenE
       new UwsListenError({ reason: "InvalidOptions", message: "idleTimeoutSeconds must be 0 or in 9..960" })
     )
   }
+  const deadline = options.admissionDeadlineSeconds
+  if (deadline !== undefined && !(Number.isFinite(deadline) && deadline >= 0)) {
+    return Effect.fail(new UwsListenError({ reason: "InvalidOptions", message: "admissionDeadlineSeconds must be 0 or more" }))
+  }
+  const pending = options.maxPendingConnections
+  if (pending !== undefined && !(Number.isInteger(pending) && pending > 0)) {
+    return Effect.fail(new UwsListenError({ reason: "InvalidOptions", message: "maxPendingConnections must be a positive integer" }))
+  }
   if (options.tls === undefined) return Effect.void
   const { certFile, keyFile } = options.tls
   return Effect.tryPromise({
@@ -114,6 +134,15 @@ export const make = (options: UwsServerOptions): Effect.Effect<UwsServerService,
     const routes = new RouteTable()
     const connections = new Map<number, Connection>()
     const closedClients = yield* PubSub.unbounded<number>()
+    // Connections not admitted yet, with the timer that closes them when the deadline passes.
+    const pending = new Map<number, ReturnType<typeof setTimeout> | undefined>()
+    const admissionMs = (options.admissionDeadlineSeconds ?? 60) * 1000
+    const maxPending = options.maxPendingConnections ?? 4096
+    const settle = (clientId: number) => {
+      if (!pending.has(clientId)) return
+      clearTimeout(pending.get(clientId))
+      pending.delete(clientId)
+    }
     let socketHandler: SocketHandler | undefined
     let shuttingDown = false
     let nextClientId = 1
@@ -139,7 +168,7 @@ export const make = (options: UwsServerOptions): Effect.Effect<UwsServerService,
       idleTimeout: options.idleTimeoutSeconds ?? 120,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
-        if (shuttingDown || socketHandler === undefined) {
+        if (shuttingDown || socketHandler === undefined || pending.size >= maxPending) {
           res.writeStatus("503 Service Unavailable").end(undefined, true)
           return
         }
@@ -156,6 +185,15 @@ export const make = (options: UwsServerOptions): Effect.Effect<UwsServerService,
         const connection = new Connection(nextClientId++, ws, remoteAddress, limits, scheduleFlush)
         ws.getUserData().connection = connection
         connections.set(connection.id, connection)
+        pending.set(
+          connection.id,
+          admissionMs > 0
+            ? setTimeout(() => {
+              pending.delete(connection.id)
+              connection.close(CLOSE_NOT_ADMITTED, "not authenticated in time")
+            }, admissionMs)
+            : undefined
+        )
         socketHandler?.onOpen(connection)
       },
       message: (ws, message) => {
@@ -174,6 +212,7 @@ export const make = (options: UwsServerOptions): Effect.Effect<UwsServerService,
         if (connection === undefined) return
         connection.markClosed()
         connections.delete(connection.id)
+        settle(connection.id)
         socketHandler?.onClose(connection)
         Effect.runSync(PubSub.publish(closedClients, connection.id))
       }
@@ -212,6 +251,8 @@ export const make = (options: UwsServerOptions): Effect.Effect<UwsServerService,
           connection.close(CloseCode.GoingAway, "server shutting down")
         }
         pendingFlush = []
+        for (const timer of pending.values()) clearTimeout(timer)
+        pending.clear()
         app.close()
       })
     )
@@ -223,6 +264,7 @@ export const make = (options: UwsServerOptions): Effect.Effect<UwsServerService,
         isSendableCloseCode(code)
           ? Effect.sync(() => connections.get(clientId)?.close(code, truncateReason(reason)))
           : Effect.dieMessage(`not a sendable WebSocket close code: ${code}`),
+      admit: (clientId) => Effect.sync(() => settle(clientId)),
       remoteAddressOf: (clientId) => connections.get(clientId)?.remoteAddress,
       disconnects: Stream.fromPubSub(closedClients),
       subscribeDisconnects: PubSub.subscribe(closedClients),
