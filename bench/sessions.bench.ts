@@ -398,8 +398,10 @@ const run = async (databaseUrl: string, workDir: string, cleanups: Array<() => P
     TESSERA_MASTER_KEY: randomBytes(32).toString("base64"),
     TESSERA_MEDIA_WORKERS: "1",
     TESSERA_DATA_DIR: join(workDir, "data"),
-    // The ramp opens every connection before it signs any in: more than the default bound of pending ones.
-    TESSERA_MAX_PENDING_CONNECTIONS: String(settings.sessions + 1_000)
+    // The ramp opens every connection before it signs any in: more than the default bound of pending ones, and
+    // on a slow machine for longer than the default deadline.
+    TESSERA_MAX_PENDING_CONNECTIONS: String(settings.sessions + 1_000),
+    TESSERA_AUTH_DEADLINE_SECONDS: "0"
   }
 
   // One host, enrolled through the accounts layer with the server's own configuration, before the server starts.
