@@ -6,7 +6,8 @@
  *
  * A worker that dies takes its routers with it. Requests in between fail with MediaRelayUnavailable; once the pool
  * has replaced the worker, every room that lived on it gets a fresh router and its participants RelayRestarted, so
- * they join again (or RelayFailed when no router can be had, and the room is gone).
+ * they join again (or RelayFailed when no router can be had, and the room is gone). When the replacement will not
+ * start, the rooms move to another live worker at once, or end with RelayFailed.
  *
  * Who may join is decided by the caller (`admit`), inside the room's lock, so that a room cannot outlive the call
  * that admitted it. Rooms exist in memory only; nothing about them (ids, addresses, SDP, ICE) is stored or logged.
@@ -27,7 +28,7 @@ import type {
   RtpCapabilities,
   RtpParameters
 } from "./RelayParameters.js"
-import { WorkerPool, type WorkerReplaced } from "./WorkerPool.js"
+import { type WorkerChange, WorkerPool } from "./WorkerPool.js"
 
 export type RoomId = CallId
 
@@ -46,7 +47,7 @@ interface Participant {
 interface Room {
   readonly id: RoomId
   router: types.Router
-  /** Pool slot of the router's worker: its WorkerReplaced means this router is gone. */
+  /** Pool slot of the router's worker: its WorkerReplaced or WorkerLost means this router is gone. */
   workerIndex: number
   readonly participants: Map<number, Participant>
 }
@@ -141,7 +142,9 @@ const make = Effect.gen(function*() {
       return room
     })
 
-  const onWorkerReplaced = ({ index }: WorkerReplaced) =>
+  // The worker replaced: the rooms get a router on it (or on another). The worker lost (its replacement would not
+  // start): on another worker if there is one, else RelayFailed now rather than when the clients' ICE gives up.
+  const onWorkerChange = ({ index }: WorkerChange) =>
     Effect.gen(function*() {
       const affected = [...rooms.values()].filter((room) => room.workerIndex === index)
       let failed = 0
@@ -165,7 +168,7 @@ const make = Effect.gen(function*() {
     })
 
   const replacements = yield* pool.subscribeReplacements
-  yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(replacements), onWorkerReplaced)))
+  yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(replacements), onWorkerChange)))
   yield* Effect.addFinalizer(() => Effect.sync(() => {
     for (const room of rooms.values()) room.router.close()
     rooms.clear()

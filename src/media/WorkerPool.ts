@@ -2,7 +2,9 @@
  * The pool of mediasoup worker processes that relays media: one worker per core by default, each with the same RTC
  * port range. Routers go to the least-loaded live worker (fewest open routers, ties in turn). A worker that dies is
  * replaced in the same slot, and `WorkerReplaced { index }` is published so that the rooms whose routers lived on
- * it can be re-created. Closing the pool's scope closes every worker.
+ * it can be re-created; when the replacement cannot start, `WorkerLost { index }` is published at once (so that those
+ * rooms move to another worker or end with a clear error instead of waiting) and the pool keeps trying. Closing the
+ * pool's scope closes every worker.
  *
  * Transports are created by the rooms on the routers handed out here; SCTP (data channels) stays off everywhere,
  * which is mediasoup's default: Debian's usrsctp is older than the one mediasoup pins.
@@ -48,6 +50,15 @@ export class WorkerPoolConfig extends Context.Tag("tessera/media/WorkerPoolConfi
 
 /** Published when the worker in slot `index` died and a fresh one took its place; its routers are gone. */
 export class WorkerReplaced extends Data.TaggedClass("WorkerReplaced")<{ readonly index: number }> {}
+
+/**
+ * Published once when the worker in slot `index` died and its replacement failed to start: its routers are gone and
+ * the slot stays empty while the pool retries (a WorkerReplaced follows if a retry succeeds).
+ */
+export class WorkerLost extends Data.TaggedClass("WorkerLost")<{ readonly index: number }> {}
+
+/** What becomes of a slot whose worker died. */
+export type WorkerChange = WorkerReplaced | WorkerLost
 
 /** Part of the public contract (clients get it from the relay RPCs), so it lives with the contract's errors. */
 export { MediaRelayUnavailable }
@@ -100,7 +111,7 @@ const make = Effect.gen(function*() {
   const settings = yield* WorkerPoolConfig
   const mediasoup = yield* loadMediasoup(binary)
 
-  const replacements = yield* PubSub.unbounded<WorkerReplaced>()
+  const replacements = yield* PubSub.unbounded<WorkerChange>()
   const deaths = yield* Queue.unbounded<{ readonly index: number; readonly worker: types.Worker }>()
   // Mutated only from synchronous code (Effect steps and mediasoup event callbacks), so no locking is needed.
   const slots: Array<Slot> = Array.from({ length: settings.workerCount }, () => ({ worker: undefined, routers: 0 }))
@@ -155,8 +166,18 @@ const make = Effect.gen(function*() {
       yield* Effect.logWarning("mediasoup worker died; starting a replacement").pipe(
         Effect.annotateLogs("workerIndex", index)
       )
+      let lossAnnounced = false
       yield* startWorker(index).pipe(
-        Effect.tapError((error) => Effect.logError(error.message)),
+        Effect.tapError((error) =>
+          Effect.zipRight(
+            Effect.logError(error.message),
+            Effect.suspend(() => {
+              if (lossAnnounced) return Effect.void
+              lossAnnounced = true
+              return PubSub.publish(replacements, new WorkerLost({ index }))
+            })
+          )
+        ),
         Effect.retry(Schedule.exponential("200 millis").pipe(Schedule.union(Schedule.spaced("10 seconds")))),
         Effect.orDie
       )
@@ -216,7 +237,10 @@ const make = Effect.gen(function*() {
     /** A router on the least-loaded live worker; fails with MediaRelayUnavailable when no worker can take it. */
     createRouter: (mediaCodecs: ReadonlyArray<types.RouterRtpCodecCapability>) =>
       tryCreateRouter(mediaCodecs, settings.workerCount),
-    /** Every replacement from the moment of subscription, as a queue that lives as long as the given scope. */
+    /**
+     * Every WorkerReplaced and WorkerLost from the moment of subscription, as a queue that lives as long as the given
+     * scope.
+     */
     subscribeReplacements: PubSub.subscribe(replacements),
     /** Replacements as a stream (each run of the stream subscribes afresh). */
     replacements: Stream.fromPubSub(replacements),

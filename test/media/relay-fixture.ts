@@ -33,8 +33,8 @@ export interface RelayServer {
   readonly enrollHost: Effect.Effect<string>
 }
 
-/** The server's layers in this process, on a fresh database, with one media worker. */
-export const inProcessServer: Effect.Effect<RelayServer, never, Scope.Scope> = Effect.gen(function*() {
+/** The server's layers in this process, on a fresh database, with one media worker; `extraEnv` on top. */
+export const inProcessServerWith = (extraEnv: Readonly<Record<string, string>>): Effect.Effect<RelayServer, never, Scope.Scope> => Effect.gen(function*() {
   const dataDir = yield* Effect.acquireRelease(
     Effect.sync(() => mkdtempSync(join(tmpdir(), "tessera-relay-"))),
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
@@ -46,7 +46,8 @@ export const inProcessServer: Effect.Effect<RelayServer, never, Scope.Scope> = E
     TESSERA_MASTER_KEY: randomBytes(32).toString("base64"),
     TESSERA_DATA_DIR: dataDir,
     TESSERA_MEDIA_WORKERS: "1",
-    ...RTC_PORTS
+    ...RTC_PORTS,
+    ...extraEnv
   }
   const provider = ConfigProvider.fromMap(new Map(Object.entries(env)))
   const settings = yield* Effect.orDie(Effect.withConfigProvider(readServerSettings, provider))
@@ -60,6 +61,8 @@ export const inProcessServer: Effect.Effect<RelayServer, never, Scope.Scope> = E
     enrollHost: Effect.map(Effect.orDie(enrollment.enrollHost()), ({ code }) => code)
   }
 })
+
+export const inProcessServer: Effect.Effect<RelayServer, never, Scope.Scope> = inProcessServerWith({})
 
 /** `tessera host enroll` for a server process: the account layer on the same database and master key. */
 export const enrollHostOn = (env: Readonly<Record<string, string>>): Effect.Effect<string> =>
