@@ -143,6 +143,9 @@ export const mediaDevice = {
 
   stats: () => Effect.runPromise(media!.stats),
 
+  /** New ICE candidates on the call's path, as after a network change (the SDK does it on its own for those). */
+  restartIce: () => Effect.runPromise(media!.restartIce),
+
   /** The path the media take now, their connection, and why they ended if they did. */
   mediaState: () => Effect.runPromise(SubscriptionRef.get(media!.state)),
 

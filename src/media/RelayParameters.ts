@@ -93,10 +93,14 @@ export const DtlsParameters = Schema.Struct({
 })
 export type DtlsParameters = typeof DtlsParameters.Type
 
+/** A relay transport's ICE credentials: from its join, then fresh ones from each relay.restartIce. */
+export const IceParameters = Schema.Struct({ usernameFragment: Text(256), password: Text(256), iceLite: optional(Schema.Boolean) })
+export type IceParameters = typeof IceParameters.Type
+
 /** One of the relay's WebRtcTransports, as a client needs it to connect (mediasoup-client's transport options). */
 export const RelayTransportParameters = Schema.Struct({
   id: RelayObjectId,
-  iceParameters: Schema.Struct({ usernameFragment: Text(256), password: Text(256), iceLite: optional(Schema.Boolean) }),
+  iceParameters: IceParameters,
   iceCandidates: Schema.Array(Schema.Struct({
     foundation: Text(64),
     priority: UInt32,

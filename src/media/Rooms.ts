@@ -2,7 +2,8 @@
  * Relay rooms: one per relayed call, keyed by the call id (a conference will key its room the same way; a room
  * has any number of participants). A room is a mediasoup router from the WorkerPool; each participant has one send
  * and one receive WebRtcTransport (UDP and TCP, UDP preferred, no SCTP), its producers, and its consumers of the
- * other participants' tracks. Consumers start paused; the client resumes them once its side is ready.
+ * other participants' tracks. Consumers start paused; the client resumes them once its side is ready. A participant
+ * whose network changed asks for fresh ICE credentials of a transport (an ICE restart) and keeps its media.
  *
  * A worker that dies takes its routers with it. Requests in between fail with MediaRelayUnavailable; once the pool
  * has replaced the worker, every room that lived on it gets a fresh router and its participants RelayRestarted, so
@@ -21,6 +22,7 @@ import { type LiveEvent, RelayFailed, RelayProducerAdded, RelayProducerClosed, R
 import { listenInfosOf, RELAY_MEDIA_CODECS, RelayConfig } from "./RelayConfig.js"
 import type {
   DtlsParameters,
+  IceParameters,
   MediaKind,
   RelayConsumer,
   RelayJoined,
@@ -230,6 +232,13 @@ const make = Effect.gen(function*() {
       return request(room, () => transport.connect({ dtlsParameters: dtlsParameters as types.DtlsParameters }))
     })
 
+  /** New ICE credentials for one of the participant's transports; the old ones stay valid until the new are used. */
+  const restartIce = (roomId: RoomId, clientId: number, direction: "send" | "receive") =>
+    asParticipant(roomId, clientId, (room, participant) => {
+      const transport = direction === "send" ? participant.send : participant.receive
+      return Effect.map(request(room, () => transport.restartIce()), (ice) => plainData<IceParameters>(ice))
+    })
+
   const produce = (roomId: RoomId, clientId: number, kind: MediaKind, rtpParameters: RtpParameters) =>
     asParticipant(roomId, clientId, (room, participant) =>
       Effect.gen(function*() {
@@ -294,6 +303,7 @@ const make = Effect.gen(function*() {
   return {
     join,
     connectTransport,
+    restartIce,
     produce,
     consume,
     resumeConsumer,

@@ -35,6 +35,7 @@ import { AccountId, CallId, CustomerId, DeviceId, HostId } from "../domain/ids.j
 import { ConferenceId, LiveEvent } from "../domain/liveEvents.js"
 import {
   DtlsParameters,
+  IceParameters,
   MediaKind,
   RelayConsumer,
   RelayJoined,
@@ -175,6 +176,7 @@ export class LiveRpcs extends RpcGroup.make(
 ).middleware(Authenticated) {}
 
 const RelayError = Schema.Union(RelayNotJoined, InvalidRequest, MediaRelayUnavailable)
+const TransportDirection = Schema.Literal("send", "receive")
 
 // The mediasoup relay of an accepted call, for its two parties only (mediasoup-client's signalling).
 export class MediaRpcs extends RpcGroup.make(
@@ -184,7 +186,13 @@ export class MediaRpcs extends RpcGroup.make(
     error: Schema.Union(NotPermitted, CallStateInvalid, MediaRelayUnavailable)
   }),
   Rpc.make("relay.connectTransport", {
-    payload: { callId: CallId, direction: Schema.Literal("send", "receive"), dtlsParameters: DtlsParameters },
+    payload: { callId: CallId, direction: TransportDirection, dtlsParameters: DtlsParameters },
+    error: RelayError
+  }),
+  // Fresh ICE credentials for one of the caller's transports, e.g. after its network changed (an ICE restart).
+  Rpc.make("relay.restartIce", {
+    payload: { callId: CallId, direction: TransportDirection },
+    success: Schema.Struct({ iceParameters: IceParameters }),
     error: RelayError
   }),
   Rpc.make("relay.produce", {

@@ -3,6 +3,8 @@
  * device and a customer's app (browser SDK, signed in once) call each other, the call secured over `call.signal`,
  * its media with SFrame 0x0006 on every sender and receiver of the relay's transports.
  *   - forced relay: both sides decode; a receiver with the wrong key decodes nothing while the other side does;
+ *   - forced relay, the network changes under one side: it restarts ICE on its relay transports by itself (a burst
+ *     of events is one restart), the other side on request, and both decode on;
  *   - auto with peer to peer blocked (TURN-only ICE and no TURN server, as behind a strict firewall): both sides
  *     fall back to the relay by themselves and decode; auto on an open network stays peer to peer;
  *   - a media worker crash mid-call: the server re-creates the room, both sides join again and decode on;
@@ -194,6 +196,60 @@ describe("calls through the relay, in Chromium, SFrame 0x0006", () => {
         const s = await stats(page)
         expect(s).toMatchObject({ mode: "relay", policy: "relay", connectionState: "connected", negotiations: 0, relayJoins: 1 })
         expect(s.fellBackBecause).toBeUndefined()
+      }
+      const printed = server.stdout() + server.stderr()
+      for (const text of CLEARTEXT) expect(printed).not.toContain(text)
+    } finally {
+      await hangUp()
+    }
+  }, CALL_TEST_MS)
+
+  it("forced relay, the network changes under the customer: it restarts ICE with the relay by itself and both decode on", async () => {
+    const iceRestarts = (page: Page) => stats(page).then((s) => s.relayIceRestarts)
+    /** Each side's decoded frames grow by more than 10 from now on. */
+    const bothDecodeOn = async () => {
+      for (const page of [host, customer]) {
+        const now = await decoded(page)
+        await expect.poll(() => decoded(page), { timeout: FIRST_FRAME_MS, interval: 250 }).toBeGreaterThan(now + 10)
+      }
+    }
+    try {
+      await call({ mode: "relay" })
+      for (const page of [host, customer]) expect(await connected(page)).toEqual({ connected: "relay" })
+      await bothDecode()
+      expect(await Promise.all([iceRestarts(host), iceRestarts(customer)])).toEqual([0, 0])
+
+      // The browser comes back online: no user action, the customer's transports get fresh ICE credentials.
+      const before = await Promise.all([decoded(host), decoded(customer)])
+      await customer.evaluate(() => window.dispatchEvent(new Event("online")))
+      await expect.poll(() => iceRestarts(customer), { timeout: CONNECT_MS, interval: 250 }).toBeGreaterThanOrEqual(1)
+      for (const page of [host, customer]) {
+        await expect.poll(() => stats(page).then((s) => s.connectionState), { timeout: CONNECT_MS, interval: 250 }).toBe("connected")
+      }
+      await bothDecodeOn()
+      expect(await decoded(host)).toBeGreaterThan(before[0]!)
+      expect(await decoded(customer)).toBeGreaterThan(before[1]!)
+
+      // A burst of network events (an interface change fires several) is one more restart, not one per event.
+      const settled = await iceRestarts(customer)
+      await customer.evaluate(() => {
+        for (let i = 0; i < 3; i++) window.dispatchEvent(new Event("online"))
+      })
+      await expect.poll(() => iceRestarts(customer), { timeout: CONNECT_MS, interval: 250 }).toBe(settled + 1)
+
+      // The host restarts on request (as an app would after its own network check).
+      await host.evaluate(() => tesseraRelayDevice.restartIce())
+      await expect.poll(() => iceRestarts(host), { timeout: CONNECT_MS, interval: 250 }).toBe(1)
+      for (const page of [host, customer]) {
+        await expect.poll(() => stats(page).then((s) => s.connectionState), { timeout: CONNECT_MS, interval: 250 }).toBe("connected")
+      }
+      await bothDecodeOn()
+      expect(await iceRestarts(customer)).toBe(settled + 1)
+      for (const page of [host, customer]) {
+        const s = await stats(page)
+        // The same join all along: no relay restart, no second join, nothing peer to peer.
+        expect(s).toMatchObject({ mode: "relay", relayJoins: 1, relayRestarts: 0, negotiations: 0 })
+        expect(s.received.video.dropped + s.received.audio.dropped).toBe(0)
       }
       const printed = server.stdout() + server.stderr()
       for (const text of CLEARTEXT) expect(printed).not.toContain(text)

@@ -2,7 +2,9 @@
  * Who may use a call's relay, and what bad requests get, against a real server process (test/support/server.ts,
  * one mediasoup worker) through the SDK: only the two parties of an accepted call join; everybody else, and the
  * parties while it rings, get typed errors; parameters mediasoup refuses come back as InvalidRequest; tracks come
- * and go with RelayProducerAdded / RelayProducerClosed. No WebRTC here: relay-media.test.ts sends real media.
+ * and go with RelayProducerAdded / RelayProducerClosed; a participant gets fresh ICE credentials per transport
+ * (relay.restartIce), nobody else does. No WebRTC here: relay-media.test.ts sends real media, relay-call.test.ts
+ * restarts ICE in Chromium.
  */
 import { describe, expect, layer } from "@effect/vitest"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
@@ -147,6 +149,41 @@ layer(Layer.merge(ServerLive(), Sdk.NodeWebSocket), { excludeTestServices: true,
         yield* host.session.rpc.relay.join({ callId })
       }))
 
+    it.scoped("a participant gets fresh ICE credentials for each of its transports; a non-participant gets RelayNotJoined", () =>
+      Effect.gen(function*() {
+        const { host, customers: [customer, outsider] } = yield* people
+        const callId = yield* acceptedCall(host, customer!)
+        const hostJoined = yield* host.session.rpc.relay.join({ callId })
+        // A party of the call that has not joined its relay yet.
+        expect((yield* failureOf(customer!.session.rpc.relay.restartIce({ callId, direction: "send" })))._tag).toBe("RelayNotJoined")
+        const customerJoined = yield* customer!.session.rpc.relay.join({ callId })
+        for (const [party, joined] of [[host, hostJoined], [customer!, customerJoined]] as const) {
+          for (const direction of ["send", "receive"] as const) {
+            const given = (direction === "send" ? joined.sendTransport : joined.receiveTransport).iceParameters
+            const first = (yield* party.session.rpc.relay.restartIce({ callId, direction })).iceParameters
+            expect(first.usernameFragment).not.toBe(given.usernameFragment)
+            expect(first.password).not.toBe(given.password)
+            expect(first.iceLite).toBe(true)
+            // Every restart is a new ICE generation.
+            const second = (yield* party.session.rpc.relay.restartIce({ callId, direction })).iceParameters
+            expect(second.usernameFragment).not.toBe(first.usernameFragment)
+            expect(second.password).not.toBe(first.password)
+          }
+        }
+        // Another account's device; a party that has left the relay.
+        for (const direction of ["send", "receive"] as const) {
+          expect((yield* failureOf(outsider!.session.rpc.relay.restartIce({ callId, direction })))._tag).toBe("RelayNotJoined")
+        }
+        yield* customer!.session.rpc.relay.leave({ callId })
+        expect((yield* failureOf(customer!.session.rpc.relay.restartIce({ callId, direction: "receive" })))._tag).toBe("RelayNotJoined")
+        // The SDK does not send a direction the contract does not know.
+        const sideways = yield* Effect.exit(host.session.rpc.relay.restartIce({ callId, direction: "sideways" as "send" }))
+        expect(sideways._tag).toBe("Failure")
+        expect(String(sideways)).toContain("sideways")
+        // The participant that stayed still gets its restarts.
+        yield* host.session.rpc.relay.restartIce({ callId, direction: "send" })
+      }))
+
     it.scoped("parameters the relay cannot use are refused with InvalidRequest, oversized ones before they are sent", () =>
       Effect.gen(function*() {
         const { host, customers: [customer] } = yield* people
@@ -200,7 +237,7 @@ layer(Layer.merge(ServerLive(), Sdk.NodeWebSocket), { excludeTestServices: true,
       }))
   })
 
-  it.scoped("oversized parameters from a client that bypasses the SDK are refused per request, naming the field", () =>
+  it.scoped("oversized or malformed parameters from a client that bypasses the SDK are refused per request, naming the field", () =>
     Effect.gen(function*() {
       const server = yield* Server
       const callId = "k_AAAAAAAAAAAAAAAAAAAAAA"
@@ -218,6 +255,7 @@ layer(Layer.merge(ServerLive(), Sdk.NodeWebSocket), { excludeTestServices: true,
           dtlsParameters: { fingerprints: [{ algorithm: "sha-256", value: "A".repeat(1000) }] }
         }, "fingerprints"],
         ["relay.consume", { callId, producerId: "p".repeat(65), rtpCapabilities: {} }, "producerId"],
+        ["relay.restartIce", { callId, direction: "sideways" }, "direction"],
         ["relay.join", { callId: "../../etc/passwd" }, "callId"]
       ]
       for (const [tag, payload, says] of refusals) {

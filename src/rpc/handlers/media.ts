@@ -12,6 +12,8 @@ export const MediaHandlersLive = MediaRpcs.toLayer(Effect.gen(function*() {
     "relay.join": ({ callId }, { clientId }) => rooms.join(callId, clientId, admitToCallRelay(calls, clientId, callId)),
     "relay.connectTransport": ({ callId, direction, dtlsParameters }, { clientId }) =>
       rooms.connectTransport(callId, clientId, direction, dtlsParameters),
+    "relay.restartIce": ({ callId, direction }, { clientId }) =>
+      Effect.map(rooms.restartIce(callId, clientId, direction), (iceParameters) => ({ iceParameters })),
     "relay.produce": ({ callId, kind, rtpParameters }, { clientId }) =>
       Effect.map(rooms.produce(callId, clientId, kind, rtpParameters), (producerId) => ({ producerId })),
     "relay.consume": ({ callId, producerId, rtpCapabilities }, { clientId }) =>

@@ -96,7 +96,10 @@ export interface CallMedia {
   readonly setMuted: (kind: MediaKind, muted: boolean) => Effect.Effect<void>
   /** Opens another camera (e.g. `{ facingMode: "environment" }` or `{ deviceId: { exact } }`) and sends it instead. */
   readonly switchCamera: (constraints?: MediaTrackConstraints) => Effect.Effect<void, MediaCaptureFailed>
-  /** Peer to peer: new ICE candidates, e.g. after the network changed (the callee asks the caller). Relay: nothing. */
+  /**
+   * New ICE candidates, e.g. after the network changed. Peer to peer: the callee asks the caller. Relay: fresh ICE
+   * credentials from the relay for both transports. Both paths also do it on their own when the network changes.
+   */
   readonly restartIce: Effect.Effect<void>
   readonly stats: Effect.Effect<CallMediaStats>
 }
@@ -354,14 +357,17 @@ export const startCallMedia = <SendError, ReceiveError>(
         }
       })
 
-    const restartIce = Effect.suspend(() => (p2p && active === p2p.path ? p2p.path.restartIce : Effect.void))
+    const restartIce = Effect.suspend(() => {
+      if (p2p && active === p2p.path) return p2p.path.restartIce
+      return relayed && active === relayed.path ? relayed.path.restartIce : Effect.void
+    })
 
     const stats = Effect.gen(function*() {
       const figures = active ? addFigures(retired, yield* active.figures) : retired
       const copy = (c: Record<MediaKind, FrameCounts>) => ({ audio: { ...c.audio }, video: { ...c.video } })
       const now = yield* SubscriptionRef.get(state)
       const { negotiations, iceRestarts } = p2p?.path.negotiations() ?? { negotiations: 0, iceRestarts: 0 }
-      const { joins, restarts } = relayed?.path.joins() ?? { joins: 0, restarts: 0 }
+      const { joins, restarts, iceRestarts: relayIceRestarts } = relayed?.path.joins() ?? { joins: 0, restarts: 0, iceRestarts: 0 }
       return {
         mode: now.mode,
         policy,
@@ -372,6 +378,7 @@ export const startCallMedia = <SendError, ReceiveError>(
         iceRestarts,
         relayJoins: joins,
         relayRestarts: restarts,
+        relayIceRestarts,
         muted: { ...muted },
         audio: figures.audio,
         video: figures.video,

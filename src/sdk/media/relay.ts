@@ -8,8 +8,10 @@
  *
  * The peer's tracks are learnt from the join and then from RelayProducerAdded / RelayProducerClosed. After a media
  * worker failure the server re-creates the room and says RelayRestarted: the path joins again with fresh transports.
- * RelayFailed, or a transport whose ICE fails, ends the media with "relay-lost". Closing the path's scope leaves
- * the room. Nothing here is logged.
+ * When the network changes (back online, another interface) or a transport that was up drops, the path restarts
+ * ICE on both transports with fresh credentials from relay.restartIce, keeping its producers and consumers.
+ * RelayFailed, or a transport whose ICE fails and has not recovered within a grace period, ends the media with
+ * "relay-lost". Closing the path's scope leaves the room. Nothing here is logged.
  */
 import { Cause, Data, Effect, Exit, Option, Queue, Schedule, Scope } from "effect"
 import { Device, type types as Ms } from "mediasoup-client"
@@ -34,12 +36,21 @@ export interface RelayPathOptions extends PathContext {
 
 export interface RelayPath extends MediaPath {
   readonly mode: "relay"
-  readonly joins: () => { readonly joins: number; readonly restarts: number }
+  /** New ICE credentials for both transports, e.g. after the network changed; one already waiting covers this one. */
+  readonly restartIce: Effect.Effect<void>
+  /** Joins of the relay, relay restarts (each a join again), and ICE restarts completed on both transports. */
+  readonly joins: () => { readonly joins: number; readonly restarts: number; readonly iceRestarts: number }
 }
 
 type RelayEvent = RelayProducerAdded | RelayProducerClosed | RelayRestarted | RelayFailed
 
-type Command = RelayEvent | { readonly _tag: "Join" } | { readonly _tag: "TransportFailed"; readonly session: Session }
+type Direction = "send" | "receive"
+
+type Command =
+  | RelayEvent
+  | { readonly _tag: "Join" }
+  | { readonly _tag: "RestartIce" }
+  | { readonly _tag: "TransportFailed"; readonly session: Session; readonly direction: Direction; readonly failure: number }
 
 /** One join of the room: the transports, producers and consumers that a relay restart replaces. */
 interface Session {
@@ -50,14 +61,17 @@ interface Session {
   readonly producers: Map<MediaKind, Ms.Producer>
   /** By the peer's producer id. */
   readonly consumers: Map<string, Ms.Consumer>
-  readonly states: { send: Ms.ConnectionState; receive: Ms.ConnectionState }
+  readonly states: Record<Direction, Ms.ConnectionState>
+  /** Per direction: whether it was ever connected, and which failure it has not recovered from since, if any. */
+  readonly wasConnected: Record<Direction, boolean>
+  readonly failedSince: Partial<Record<Direction, number>>
 }
 
 /** A relay step that failed, with what it means for the call. */
 class RelayStepFailed extends Data.TaggedError("RelayStepFailed")<{ readonly reason: MediaFailureReason }> {}
 
 const LEAVE_TIMEOUT = "3 seconds"
-/** How long a failed transport may wait for the relay's restart before the relay counts as lost. */
+/** How long a failed transport may take to recover (an ICE restart, the relay's restart) before the relay counts as lost. */
 const TRANSPORT_FAILURE_GRACE = "10 seconds"
 const REJOIN_ATTEMPTS = 3
 
@@ -94,6 +108,8 @@ export const startRelay = (options: RelayPathOptions): Effect.Effect<RelayPath, 
     let retired = noFigures()
     let joins = 0
     let restarts = 0
+    let iceRestarts = 0
+    let failures = 0
 
     /** Runs a relay RPC for mediasoup-client's callbacks; its failure is remembered with what it means. */
     let lastFailure: MediaFailureReason | undefined
@@ -146,16 +162,69 @@ export const startRelay = (options: RelayPathOptions): Effect.Effect<RelayPath, 
         yield* Scope.close(s.scope, Exit.void)
       })
 
-    // A transport of a dead worker may fail before the server has re-created the room: wait for RelayRestarted.
-    const onTransportState = (s: Session, direction: "send" | "receive", state: Ms.ConnectionState) => {
+    // An ICE restart when the network changes or a transport that was up drops. Bursts (an interface change fires
+    // several events) coalesce: while one restart waits in the queue, more triggers add nothing.
+    let restartQueued = false
+    const requestIceRestart = () => {
+      if (restartQueued) return
+      restartQueued = true
+      Queue.unsafeOffer(commands, { _tag: "RestartIce" })
+    }
+    const network = (globalThis.navigator as { connection?: EventTarget } | undefined)?.connection
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        globalThis.addEventListener?.("online", requestIceRestart)
+        network?.addEventListener("change", requestIceRestart)
+      }),
+      () =>
+        Effect.sync(() => {
+          globalThis.removeEventListener?.("online", requestIceRestart)
+          network?.removeEventListener("change", requestIceRestart)
+        })
+    )
+
+    // A failed transport gets the grace to recover: through an ICE restart, or, when its worker died, the relay's
+    // restart (the transport may fail before the server has re-created the room and says RelayRestarted).
+    const onTransportState = (s: Session, direction: Direction, state: Ms.ConnectionState) => {
       if (session !== s) return
       s.states[direction] = state
+      if (state === "connected") {
+        s.wasConnected[direction] = true
+        delete s.failedSince[direction]
+      } else if (s.wasConnected[direction] && (state === "disconnected" || state === "failed")) {
+        requestIceRestart()
+      }
       const connection = combined(s.states)
       events.connection(connection === "failed" ? "disconnected" : connection)
-      if (connection === "failed") {
-        Effect.runFork(Effect.delay(Queue.offer(commands, { _tag: "TransportFailed", session: s }), TRANSPORT_FAILURE_GRACE))
+      if (state === "failed" && s.failedSince[direction] === undefined) {
+        const failure = ++failures
+        s.failedSince[direction] = failure
+        Effect.runFork(Effect.delay(
+          Queue.offer(commands, { _tag: "TransportFailed", session: s, direction, failure }),
+          TRANSPORT_FAILURE_GRACE
+        ))
       }
     }
+
+    /**
+     * Fresh ICE credentials from the relay for both transports of the current session, applied by mediasoup-client
+     * (a new ICE generation; DTLS, producers and consumers stay). A relay that cannot serve it now changes nothing:
+     * one being re-created says RelayRestarted and the path joins again; a transport that stays failed is lost.
+     */
+    const restartIce = Effect.suspend(() => {
+      restartQueued = false
+      const s = session
+      if (!s) return Effect.void
+      return Effect.forEach(["send", "receive"] as const, (direction) =>
+        Effect.gen(function*() {
+          const { iceParameters } = yield* rpc.relay.restartIce({ callId, direction })
+          const transport = direction === "send" ? s.send : s.receive
+          yield* Effect.tryPromise(() => transport.restartIce({ iceParameters: { ...iceParameters } }))
+        }), { discard: true }).pipe(
+          Effect.zipRight(Effect.sync(() => void iceRestarts++)),
+          Effect.ignore
+        )
+    })
 
     const consume = (s: Session, producerId: string) =>
       Effect.gen(function*() {
@@ -222,7 +291,9 @@ export const startRelay = (options: RelayPathOptions): Effect.Effect<RelayPath, 
             receive,
             producers: new Map(),
             consumers: new Map(),
-            states: { send: "new", receive: "new" }
+            states: { send: "new", receive: "new" },
+            wasConnected: { send: false, receive: false },
+            failedSince: {}
           }
           yield* Scope.addFinalizer(scope, Effect.sync(() => {
             for (const consumer of s.consumers.values()) remoteStream.removeTrack(consumer.track)
@@ -282,8 +353,12 @@ export const startRelay = (options: RelayPathOptions): Effect.Effect<RelayPath, 
       switch (command._tag) {
         case "Join":
           return join
+        case "RestartIce":
+          return restartIce
         case "TransportFailed":
-          return command.session === session ? Effect.fail(new RelayStepFailed({ reason: "relay-lost" })) : Effect.void
+          return command.session === session && command.session.failedSince[command.direction] === command.failure
+            ? Effect.fail(new RelayStepFailed({ reason: "relay-lost" }))
+            : Effect.void
         case "RelayProducerAdded":
           return session ? consume(session, command.producerId) : Effect.void
         case "RelayProducerClosed":
@@ -327,7 +402,8 @@ export const startRelay = (options: RelayPathOptions): Effect.Effect<RelayPath, 
     return {
       mode: "relay",
       replaceTrack,
-      joins: () => ({ joins, restarts }),
+      restartIce: Effect.sync(requestIceRestart),
+      joins: () => ({ joins, restarts, iceRestarts }),
       figures: Effect.suspend((): Effect.Effect<Readonly<Record<MediaKind, RtpFigures>>> =>
         session ? Effect.map(figuresOf(session), (open) => addFigures(retired, open)) : Effect.succeed(retired)
       )

@@ -29,6 +29,8 @@ export interface CallMediaStats {
   /** Relay: times this side joined the call's relay (once, plus once per relay restart), and the restarts. */
   readonly relayJoins: number
   readonly relayRestarts: number
+  /** Relay: ICE restarts completed on this side (both transports given fresh ICE credentials, e.g. after a network change). */
+  readonly relayIceRestarts: number
   readonly muted: Readonly<Record<MediaKind, boolean>>
   readonly audio: RtpFigures
   readonly video: RtpFigures
