@@ -175,14 +175,19 @@ const api = {
 
   detach: (customer: string) => attempt(Effect.as(hosted!.detach(calls.get(customer)!.callId as CallId), {})),
 
-  /** The customer waits until its call is attached, joins the conference and starts its media in it. */
-  joinWhenAttached: () =>
-    attempt(Effect.gen(function*() {
+  /**
+   * The customer waits until its call is attached, joins the conference and starts its media in it. A member reads
+   * its call with the host until its scope closes, so the one of an earlier join is closed first.
+   */
+  joinWhenAttached: async () => {
+    await api.close()
+    return attempt(Effect.gen(function*() {
       const joined = yield* take("ConferenceParticipantJoined", (e) => e.callId === hostCall!.callId)
       member = yield* Sdk.joinConference(device!, { conferenceId: joined.conferenceId, call: hostCall! })
       yield* startMedia(joined.conferenceId, member, member.left)
       return { joinedAt: Date.now() }
-    }), ensureConferenceScope()),
+    }), ensureConferenceScope())
+  },
 
   /** The customer leaves the conference (its call with the host goes on). */
   leave: () => Effect.runPromise(member!.leave),
