@@ -31,6 +31,10 @@ export interface ConferencePageReport {
   readonly sent: Sdk.ConferenceMediaStats["sent"]
   readonly received: Sdk.ConferenceMediaStats["received"]
   readonly framesEncoded: number
+  readonly relayJoins: number
+  readonly muted: Sdk.ConferenceMediaStats["muted"]
+  /** The local camera track's id, to tell a switched camera from the first (compared, never printed). */
+  readonly cameraTrack: string | undefined
   /** Captured tracks still live. */
   readonly liveLocalTracks: number
 }
@@ -95,6 +99,9 @@ const report = async (): Promise<ConferencePageReport> => {
     sent: stats.sent,
     received: stats.received,
     framesEncoded: stats.video.framesEncoded,
+    relayJoins: stats.relayJoins,
+    muted: stats.muted,
+    cameraTrack: media!.localStream.getVideoTracks()[0]?.id,
     liveLocalTracks: media!.localStream.getTracks().filter((t) => t.readyState === "live").length
   }
 }
@@ -193,6 +200,10 @@ const api = {
   leave: () => Effect.runPromise(member!.leave),
 
   report,
+
+  setMuted: (kind: Sdk.MediaKind, muted: boolean) => Effect.runPromise(media!.setMuted(kind, muted)),
+
+  switchCamera: () => attempt(Effect.as(media!.switchCamera(), {})),
 
   awaitConnected: (timeoutMs: number) =>
     Effect.runPromise(media!.awaitConnected.pipe(

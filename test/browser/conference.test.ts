@@ -7,6 +7,7 @@
  *   - the host and customer A decode each other; customer B, attached late, decodes both and both decode B (the
  *     time from attach to B's first decoded frame is logged, not asserted: the Node test bounds it);
  *   - A leaves: a new epoch without A, A's keys and media are gone, the host and B decode on;
+ *   - the host switches camera and mutes it: B decodes on (black frames while muted), no new join of the room;
  *   - a page without encoded transforms refuses the conference before it captures anything.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -193,6 +194,22 @@ describe("conferences in Chromium, SFrame under the conference's epoch keys", ()
 
     const printed = server.stdout() + server.stderr()
     for (const text of CLEARTEXT) expect(printed).not.toContain(text)
+  }, TEST_MS)
+
+  it("the host switches camera and mutes it: B decodes on, with no new join of the room", async () => {
+    const before = await report(host)
+    done(await host.evaluate(() => tesseraConferenceDevice.switchCamera()), "switching camera")
+    await host.evaluate(() => tesseraConferenceDevice.setMuted("video", true))
+    const after = await report(host)
+    expect(after.cameraTrack).not.toBe(before.cameraTrack)
+    expect(after.liveLocalTracks).toBe(2)
+    expect(after.muted).toEqual({ audio: false, video: true })
+    await decodesEach(ben, [0])
+    await host.evaluate(() => tesseraConferenceDevice.setMuted("video", false))
+    await decodesEach(ben, [0])
+    const sent = await report(host)
+    expect(sent.sent.video.protected).toBeGreaterThan(after.sent.video.protected)
+    expect(sent.relayJoins).toBe(1)
   }, TEST_MS)
 
   it("a page without encoded transforms refuses the conference with EncodedTransformUnsupported before capturing", async () => {
