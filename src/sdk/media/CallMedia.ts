@@ -19,8 +19,9 @@ import { type Duration, Effect, ExecutionStrategy, Exit, Queue, Scope, Stream, S
 import type { KeysDestroyed } from "../../crypto/errors.js"
 import type { Role } from "../../crypto/session.js"
 import type { SFrameCipherSuiteId, SFrameReceiver, SFrameReceiverOptions, SFrameSender } from "../../crypto/sframe.js"
-import { EncodedTransformUnsupported, MediaCaptureFailed, MediaConnectionFailed, type MediaFailureReason } from "./errors.js"
+import { EncodedTransformUnsupported, type MediaCaptureFailed, MediaConnectionFailed, type MediaFailureReason } from "./errors.js"
 import { type FrameCounts, type MediaKind, protectReceiver, protectSender } from "./frameProtection.js"
+import { captureLocalMedia, frameCounts } from "./localMedia.js"
 import type { FrameGuard, MediaMode, MediaPath, PathContext } from "./path.js"
 import { type PeerSignal, type PeerToPeerPath, startPeerToPeer } from "./peerToPeer.js"
 import { type RelayAccess, type RelayPath, startRelay } from "./relay.js"
@@ -108,20 +109,6 @@ export interface CallMedia {
 const REPLAY_WINDOW = 1024
 const DEFAULT_P2P_TIMEOUT: Duration.DurationInput = "5 seconds"
 
-const counts = (): Record<MediaKind, FrameCounts> => ({
-  audio: { protected: 0, dropped: 0, replayed: 0 },
-  video: { protected: 0, dropped: 0, replayed: 0 }
-})
-
-const capture = (constraints: MediaStreamConstraints) =>
-  Effect.acquireRelease(
-    Effect.tryPromise({
-      try: () => navigator.mediaDevices.getUserMedia(constraints),
-      catch: (e) => new MediaCaptureFailed({ reason: e instanceof Error ? e.name : "unknown" })
-    }),
-    (stream) => Effect.sync(() => stream.getTracks().forEach((track) => track.stop()))
-  )
-
 type FallbackReason = NonNullable<CallMediaStats["fellBackBecause"]>
 
 /** What the media's controller acts on, one at a time. */
@@ -158,12 +145,12 @@ export const startCallMedia = <SendError, ReceiveError>(
       keys.createReceiver({ replayWindow: REPLAY_WINDOW }),
       (r) => Effect.sync(() => r.destroy())
     )
-    const localStream = yield* capture(options.constraints ?? { audio: true, video: true })
+    const local = yield* captureLocalMedia(options.constraints ?? { audio: true, video: true })
+    const { stream: localStream, muted } = local
     const remoteStream = new MediaStream()
-    const sent = counts()
-    const received = counts()
+    const sent = frameCounts()
+    const received = frameCounts()
     const signals = { sent: 0, received: 0, rejected: 0 }
-    const muted: Record<MediaKind, boolean> = { audio: false, video: false }
     const guard: FrameGuard = {
       protectSender: (sender, kind) => protectSender(sender, kind, sframeSender, sent[kind]),
       protectReceiver: (receiver, kind) => protectReceiver(receiver, kind, sframeReceiver, received[kind])
@@ -328,34 +315,10 @@ export const startCallMedia = <SendError, ReceiveError>(
       )
     )
 
-    const setMuted = (kind: MediaKind, mute: boolean) =>
-      Effect.sync(() => {
-        muted[kind] = mute
-        for (const track of localStream.getTracks()) if (track.kind === kind) track.enabled = !mute
-      })
+    const setMuted = local.setMuted
 
     const switchCamera = (constraints: MediaTrackConstraints = {}) =>
-      Effect.gen(function*() {
-        const next = yield* Effect.tryPromise({
-          try: () => navigator.mediaDevices.getUserMedia({ video: constraints }),
-          catch: (e) => new MediaCaptureFailed({ reason: e instanceof Error ? e.name : "unknown" })
-        })
-        const track = next.getVideoTracks()[0]
-        if (!track) return yield* new MediaCaptureFailed({ reason: "NotFoundError" })
-        track.enabled = !muted.video
-        if (active) {
-          yield* active.replaceTrack("video", track).pipe(
-            Effect.mapError(() => new MediaCaptureFailed({ reason: "InvalidStateError" })),
-            Effect.tapError(() => Effect.sync(() => track.stop()))
-          )
-        }
-        const previous = localStream.getVideoTracks()
-        localStream.addTrack(track)
-        for (const old of previous) {
-          localStream.removeTrack(old)
-          old.stop()
-        }
-      })
+      local.switchCamera((track) => (active ? active.replaceTrack("video", track) : Effect.void), constraints)
 
     const restartIce = Effect.suspend(() => {
       if (p2p && active === p2p.path) return p2p.path.restartIce

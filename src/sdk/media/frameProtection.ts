@@ -6,9 +6,13 @@
  * code and dimensions, 10 bytes): the browser's packetizer and depacketizer, and later the relay, read them to tell
  * key frames from delta frames. They are authenticated with the frame as SFrame metadata, together with the media
  * kind, so they cannot be altered and an audio frame cannot be passed off as video.
+ *
+ * What seals and opens is structural: a call's SFrameSender/SFrameReceiver and a conference's ConferenceSender/
+ * ConferenceReceiver alike. A receiver may be told the key id of every frame that opened (the key id is in the
+ * authenticated SFrame header, so it names the frame's real sender) and may refuse the frame then.
  */
 import { ReplayedFrame } from "../../crypto/errors.js"
-import type { SFrameReceiver, SFrameSender } from "../../crypto/sframe.js"
+import { decodeSFrameHeader } from "../../crypto/sframe.js"
 
 export type MediaKind = "audio" | "video"
 
@@ -23,6 +27,22 @@ export interface FrameCounts {
    */
   replayed: number
 }
+
+/** Encrypts frames: SFrameSender, ConferenceSender. */
+export interface FrameSealer {
+  readonly encrypt: (frame: Uint8Array, metadata: Uint8Array) => Promise<Uint8Array>
+}
+
+/** Decrypts frames, rejecting every frame that does not open: SFrameReceiver, ConferenceReceiver. */
+export interface FrameOpener {
+  readonly decrypt: (frame: Uint8Array, metadata: Uint8Array) => Promise<Uint8Array>
+}
+
+/** Told the key id of each frame that opened; false drops the frame (counted as dropped). */
+export type OpenedFrameCheck = (keyId: bigint) => boolean
+
+/** An opened frame that its receiver's check refused. */
+class FrameRefused extends Error {}
 
 type EncodedFrame = RTCEncodedAudioFrame | RTCEncodedVideoFrame
 
@@ -57,19 +77,27 @@ const joined = (clear: Uint8Array, rest: Uint8Array): ArrayBuffer => {
   return out.buffer
 }
 
-export const sealFrame = async (sender: SFrameSender, kind: MediaKind, frame: EncodedFrame): Promise<ArrayBuffer> => {
+export const sealFrame = async (sender: FrameSealer, kind: MediaKind, frame: EncodedFrame): Promise<ArrayBuffer> => {
   const data = new Uint8Array(frame.data)
   const n = Math.min(clearBytes(kind, frame), data.length)
   const clear = data.slice(0, n)
   return joined(clear, await sender.encrypt(data.slice(n), metadata(kind, clear)))
 }
 
-export const openFrame = async (receiver: SFrameReceiver, kind: MediaKind, frame: EncodedFrame): Promise<ArrayBuffer> => {
+export const openFrame = async (
+  receiver: FrameOpener,
+  kind: MediaKind,
+  frame: EncodedFrame,
+  check?: OpenedFrameCheck
+): Promise<ArrayBuffer> => {
   const data = new Uint8Array(frame.data)
   const n = clearBytes(kind, frame)
   if (data.length < n) throw new RangeError("frame shorter than its clear header")
   const clear = data.slice(0, n)
-  return joined(clear, await receiver.decrypt(data.slice(n), metadata(kind, clear)))
+  const sealed = data.slice(n)
+  const opened = await receiver.decrypt(sealed, metadata(kind, clear))
+  if (check && !check(decodeSFrameHeader(sealed).kid)) throw new FrameRefused()
+  return joined(clear, opened)
 }
 
 const pipeThrough = (
@@ -104,9 +132,17 @@ const encodedStreamsOf = (endpoint: RTCRtpSender | RTCRtpReceiver): EncodedStrea
   (endpoint as unknown as { createEncodedStreams(): EncodedStreams }).createEncodedStreams()
 
 /** Puts a sender behind SFrame. Throws when the browser refuses (then nothing may be sent on it). */
-export const protectSender = (sender: RTCRtpSender, kind: MediaKind, sframe: SFrameSender, counts: FrameCounts): void =>
-  pipeThrough(encodedStreamsOf(sender), (frame) => sealFrame(sframe, kind, frame), counts)
+export const protectSender = (sender: RTCRtpSender, kind: MediaKind, sealer: FrameSealer, counts: FrameCounts): void =>
+  pipeThrough(encodedStreamsOf(sender), (frame) => sealFrame(sealer, kind, frame), counts)
 
-/** Puts a receiver behind SFrame. Throws when the browser refuses (then nothing may be played from it). */
-export const protectReceiver = (receiver: RTCRtpReceiver, kind: MediaKind, sframe: SFrameReceiver, counts: FrameCounts): void =>
-  pipeThrough(encodedStreamsOf(receiver), (frame) => openFrame(sframe, kind, frame), counts)
+/**
+ * Puts a receiver behind SFrame; `check`, when given, sees the key id of every frame that opened. Throws when the
+ * browser refuses (then nothing may be played from it).
+ */
+export const protectReceiver = (
+  receiver: RTCRtpReceiver,
+  kind: MediaKind,
+  opener: FrameOpener,
+  counts: FrameCounts,
+  check?: OpenedFrameCheck
+): void => pipeThrough(encodedStreamsOf(receiver), (frame) => openFrame(opener, kind, frame, check), counts)

@@ -28,8 +28,11 @@ export interface PathContext {
   readonly guard: FrameGuard
   /** The call's captured tracks; the camera track changes on a camera switch. */
   readonly localStream: MediaStream
-  /** Where the path puts the peer's decrypted tracks; it removes them again when it closes. */
-  readonly remoteStream: MediaStream
+  /**
+   * Where the path puts the peer's decrypted tracks, and removes them again when they end or it closes: a
+   * MediaStream, or whatever else takes them (a conference sorts them by sender).
+   */
+  readonly remoteStream: Pick<MediaStream, "addTrack" | "removeTrack">
   readonly events: PathEvents
 }
 
