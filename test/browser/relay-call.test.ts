@@ -3,6 +3,7 @@
  * device and a customer's app (browser SDK, signed in once) call each other, the call secured over `call.signal`,
  * its media with SFrame 0x0006 on every sender and receiver of the relay's transports.
  *   - forced relay: both sides decode; a receiver with the wrong key decodes nothing while the other side does;
+ *   - forced relay with UDP blocked on one side: its transports reach the relay over TCP, both sides decode;
  *   - forced relay, the network changes under one side: it restarts ICE on its relay transports by itself (a burst
  *     of events is one restart), the other side on request, and both decode on;
  *   - auto with peer to peer blocked (TURN-only ICE and no TURN server, as behind a strict firewall): both sides
@@ -200,6 +201,21 @@ describe("calls through the relay, in Chromium, SFrame 0x0006", () => {
       const printed = server.stdout() + server.stderr()
       for (const text of CLEARTEXT) expect(printed).not.toContain(text)
     } finally {
+      await hangUp()
+    }
+  }, CALL_TEST_MS)
+
+  it("forced relay with UDP blocked at the customer (as behind a firewall): its transports reach the relay over TCP and both decode", async () => {
+    await customer.evaluate(() => tesseraRelayDevice.blockUdp(true))
+    try {
+      await call({ mode: "relay" })
+      for (const page of [host, customer]) expect(await connected(page)).toEqual({ connected: "relay" })
+      await bothDecode()
+      // Both of the customer's transports (send and receive) are on the relay's TCP candidate; the host's on UDP.
+      expect(await customer.evaluate(() => tesseraRelayDevice.selectedProtocols())).toEqual(["tcp", "tcp"])
+      for (const page of [host, customer]) expect(await stats(page)).toMatchObject({ mode: "relay", relayJoins: 1, negotiations: 0 })
+    } finally {
+      await customer.evaluate(() => tesseraRelayDevice.blockUdp(false))
       await hangUp()
     }
   }, CALL_TEST_MS)
