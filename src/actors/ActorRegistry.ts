@@ -7,6 +7,7 @@
  * appended in the meantime (that costs one read, on refusals only).
  */
 import { Duration, Effect, Ref, RcMap, Scope } from "effect"
+import { makeFifoLock } from "./FifoLock.js"
 import { AccountBusy } from "../domain/errors.js"
 import { VersionConflict } from "../eventstore/EventStore.js"
 
@@ -41,7 +42,7 @@ export const makeActorRegistry = <S>(options: {
   Effect.gen(function*() {
     const actors = yield* RcMap.make({
       lookup: (streamId: string) =>
-        Effect.all({ current: Effect.flatMap(options.load(streamId), Ref.make), lock: Effect.makeSemaphore(1) }),
+        Effect.all({ current: Effect.flatMap(options.load(streamId), Ref.make), lock: makeFifoLock }),
       idleTimeToLive: options.idleTimeToLive
     })
 
@@ -49,7 +50,7 @@ export const makeActorRegistry = <S>(options: {
       Effect.scoped(
         Effect.gen(function*() {
           const actor = yield* RcMap.get(actors, streamId)
-          return yield* actor.lock.withPermits(1)(
+          return yield* actor.lock.withLock(
             Effect.gen(function*() {
               let fresh = false
               for (let attempt = 1;; attempt++) {

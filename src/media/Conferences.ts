@@ -11,6 +11,7 @@
  * end-to-end secured call (src/sdk/ConferenceHost.ts). Nothing about a conference is stored or logged.
  */
 import { Effect, Option } from "effect"
+import { makeFifoLock } from "../actors/FifoLock.js"
 import { type CallParties, Calls } from "../actors/Calls.js"
 import { newCallId } from "../actors/newIds.js"
 import { Sessions } from "../actors/Sessions.js"
@@ -51,8 +52,8 @@ const make = Effect.gen(function*() {
   const conferences = new Map<ConferenceId, Conference>()
   // Changes one at a time. Admission to the room (partiesOf) reads without it: it runs under the room's lock, which
   // changes take in turn to get a participant out of the room.
-  const lock = yield* Effect.makeSemaphore(1)
-  const locked = lock.withPermits(1)
+  const lock = yield* makeFifoLock
+  const locked = lock.withLock
 
   const ledBy = (hostClient: number, conferenceId: ConferenceId) =>
     Effect.suspend(() => {

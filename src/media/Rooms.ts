@@ -15,6 +15,7 @@
  */
 import { Effect, Layer, Option, Queue, RcMap } from "effect"
 import type { types } from "mediasoup"
+import { makeFifoLock } from "../actors/FifoLock.js"
 import { Sessions } from "../actors/Sessions.js"
 import { InvalidRequest, MediaRelayUnavailable, RelayNotJoined } from "../domain/errors.js"
 import type { CallId } from "../domain/ids.js"
@@ -80,9 +81,9 @@ const make = Effect.gen(function*() {
   const listenInfos = listenInfosOf(yield* RelayConfig)
   const rooms = new Map<RoomId, Room>()
   // One operation at a time per room; a room's lock lives while anyone holds or waits for it.
-  const locks = yield* RcMap.make({ lookup: (_: RoomId) => Effect.makeSemaphore(1) })
+  const locks = yield* RcMap.make({ lookup: (_: RoomId) => makeFifoLock })
   const locked = <A, E>(roomId: RoomId, effect: Effect.Effect<A, E>) =>
-    Effect.scoped(Effect.flatMap(RcMap.get(locks, roomId), (lock) => lock.withPermits(1)(effect)))
+    Effect.scoped(Effect.flatMap(RcMap.get(locks, roomId), (lock) => lock.withLock(effect)))
 
   const deliver = (clientIds: Iterable<number>, event: LiveEvent) =>
     Effect.forEach(clientIds, (id) => sessions.deliverToClient(id, event), { discard: true })
