@@ -7,12 +7,12 @@
 import type * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type * as RpcServer from "@effect/rpc/RpcServer"
 import * as Layer from "effect/Layer"
-import { layerProtocol } from "./uws/protocol.js"
+import { layerProtocolWith, type ProtocolOptions } from "./uws/protocol.js"
 import { layer, type UwsListenError, type UwsServer, type UwsServerOptions } from "./uws/server.js"
 
 export { CloseCode } from "./uws/Connection.js"
 export type { HttpMethod, HttpRouteHandler, HttpRouteRequest, HttpRouteResponse } from "./uws/http.js"
-export { layerProtocol, makeProtocol } from "./uws/protocol.js"
+export { DEFAULT_MAX_REQUESTS_IN_FLIGHT, layerProtocol, layerProtocolWith, makeProtocol, type ProtocolOptions } from "./uws/protocol.js"
 export {
   layer,
   make,
@@ -25,6 +25,11 @@ export {
 
 /** The server and the RPC protocol on it, in one layer. */
 export const layerWithProtocol = (
-  options: UwsServerOptions
-): Layer.Layer<UwsServer | RpcServer.Protocol, UwsListenError, RpcSerialization.RpcSerialization> =>
-  Layer.provideMerge(layerProtocol, layer(options))
+  options: UwsServerOptions & ProtocolOptions
+): Layer.Layer<UwsServer | RpcServer.Protocol, UwsListenError, RpcSerialization.RpcSerialization> => {
+  const { maxRequestsInFlight, ...serverOptions } = options
+  return Layer.provideMerge(
+    layerProtocolWith(maxRequestsInFlight === undefined ? {} : { maxRequestsInFlight }),
+    layer(serverOptions)
+  )
+}

@@ -65,7 +65,7 @@ export interface TestServer {
 
 /** The RPC server on uWS, msgpack, on an ephemeral loopback port, for the current scope. */
 export const startServer = (
-  options: Partial<UwsServer.UwsServerOptions> = {}
+  options: Partial<UwsServer.UwsServerOptions & UwsServer.ProtocolOptions> = {}
 ): Effect.Effect<TestServer, UwsServer.UwsListenError, Scope.Scope> =>
   Effect.gen(function*() {
     const ticksStopped = yield* Deferred.make<void>()

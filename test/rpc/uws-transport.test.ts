@@ -144,7 +144,8 @@ describe("uWS transport", () => {
   it.scopedLive("closes a peer that stops reading with 1008 instead of queueing without bound", () =>
     Effect.gen(function*() {
       const maxQueuedBytes = 512 * 1024
-      const { server } = yield* startServer({ maxBackpressureBytes: 64 * 1024, maxQueuedBytes })
+      // The bound on requests in flight is out of the way: this is about answers that cannot be delivered.
+      const { server } = yield* startServer({ maxBackpressureBytes: 64 * 1024, maxQueuedBytes, maxRequestsInFlight: 10_000 })
       const closed = yield* server.subscribeDisconnects
       const peer = yield* stalledPeer(server.port)
       const wire = codec()
@@ -155,6 +156,48 @@ describe("uWS transport", () => {
       yield* Queue.take(closed)
       expect(yield* server.connectionCount).toBe(0)
       expect(yield* peer.resume).toBe(CloseCode.PolicyViolation)
+    }))
+
+  it.scopedLive("closes a connection that pipelines more unanswered requests than the bound with 1008; others go on", () =>
+    Effect.gen(function*() {
+      const { url } = yield* startServer({ maxRequestsInFlight: 8 })
+      const wire = codec()
+      const request = (id: number, tag: string, payload: object = {}) =>
+        wire.encode({ _tag: "Request", id: String(id), tag, payload, headers: [] }) as Uint8Array
+      // Everything a peer was sent so far, decoded in order by a parser of its own.
+      const messages = (peer: { readonly received: ReadonlyArray<Uint8Array | string> }) => {
+        const parser = codec()
+        return peer.received.flatMap((frame) => parser.decode(frame as Uint8Array)) as Array<Record<string, any>>
+      }
+      const answerTo = (peer: { readonly received: ReadonlyArray<Uint8Array | string> }, id: number) =>
+        Effect.gen(function*() {
+          for (;;) {
+            const exit = messages(peer).find((m) => m["_tag"] === "Exit" && m["requestId"] === String(id))
+            if (exit) return exit
+            yield* Effect.sleep("5 millis")
+          }
+        }).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error(`no answer to ${id}`) }), Effect.orDie)
+
+      // Up to the bound is fine, answered or not (a stream counts until it ends): 7 ticking streams and an echo.
+      const patient = yield* rawPeer(url)
+      for (let id = 1; id <= 7; id++) yield* patient.send(request(id, "Ticks"))
+      yield* patient.send(request(8, "Echo", { text: "eighth" }))
+      expect((yield* answerTo(patient, 8))["exit"]).toMatchObject({ _tag: "Success", value: "eighth" })
+      // An answered request frees its place: more echoes, one at a time, keep the connection open.
+      for (let id = 9; id <= 20; id++) {
+        yield* patient.send(request(id, "Echo", { text: "again" }))
+        yield* answerTo(patient, id)
+      }
+      // One past the bound, all in one frame: a Defect that says why, and 1008.
+      const greedy = yield* rawPeer(url)
+      yield* greedy.send(new Uint8Array(Buffer.concat(Array.from({ length: 9 }, (_, i) => request(i + 1, "Ticks")))))
+      expect(yield* greedy.closed).toBe(CloseCode.PolicyViolation)
+      expect(messages(greedy)).toContainEqual({ _tag: "Defect", defect: "Too many requests in flight" })
+      // The other connections are unaffected.
+      const other = yield* connectClient(url)
+      expect(yield* other.Echo({ text: "still here" })).toBe("still here")
+      yield* patient.send(request(21, "Echo", { text: "patient" }))
+      expect((yield* answerTo(patient, 21))["exit"]).toMatchObject({ _tag: "Success", value: "patient" })
     }))
 
   it.scopedLive("closes every client with 1001 on shutdown and stops listening", () =>

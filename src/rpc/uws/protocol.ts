@@ -9,6 +9,10 @@
 // followed by close code 1007, and nothing else is affected. Well-formed messages with an unknown RPC tag or a
 // payload that does not decode are answered by RpcServer itself (`Defect` / a per-request defect) and the
 // connection stays open.
+//
+// A connection may have at most `maxRequestsInFlight` requests (default 256) that the server has not yet answered
+// (streams count until they end). A stock client stays far below; one that pipelines past the bound gets a
+// `Defect` and close code 1008, so that no one connection can queue unbounded work on the server.
 import * as RpcMessage from "@effect/rpc/RpcMessage"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
@@ -29,18 +33,29 @@ interface Client {
   head: number
   /** Whether a fiber is currently draining `inbox`. */
   draining: boolean
+  /** Ids of the requests handed to RpcServer that it has not answered with an Exit yet. */
+  readonly inFlight: Set<string>
 }
+
+export const DEFAULT_MAX_REQUESTS_IN_FLIGHT = 256
+const tooManyInFlight = "Too many requests in flight"
 
 const malformedMessage = "Malformed RPC message"
 
 const isMessage = (value: unknown): value is RpcMessage.FromClientEncoded =>
   typeof value === "object" && value !== null && typeof (value as { _tag?: unknown })._tag === "string"
 
-export const makeProtocol: Effect.Effect<
+export interface ProtocolOptions {
+  /** Unanswered requests one connection may have; beyond, it is closed (1008). */
+  readonly maxRequestsInFlight?: number
+}
+
+export const makeProtocol = (options: ProtocolOptions = {}): Effect.Effect<
   RpcServer.Protocol["Type"],
   never,
   UwsServer | RpcSerialization.RpcSerialization | Scope.Scope
-> = Effect.gen(function*() {
+> => Effect.gen(function*() {
+  const maxInFlight = options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT
   const server = yield* UwsServer
   const serialization = yield* RpcSerialization.RpcSerialization
   const disconnects = yield* Mailbox.make<number>()
@@ -50,11 +65,11 @@ export const makeProtocol: Effect.Effect<
 
   let writeRequest!: (clientId: number, message: RpcMessage.FromClientEncoded) => Effect.Effect<void>
 
-  const reject = (client: Client): void => {
+  const reject = (client: Client, reason = malformedMessage, code: number = CloseCode.InvalidPayload): void => {
     if (client.connection.closed) return
-    const encoded = client.parser.encode(RpcMessage.ResponseDefectEncoded(malformedMessage))
+    const encoded = client.parser.encode(RpcMessage.ResponseDefectEncoded(reason))
     if (encoded !== undefined) client.connection.write(encoded)
-    client.connection.close(CloseCode.InvalidPayload, malformedMessage)
+    client.connection.close(code, reason)
   }
 
   const deliver = (client: Client, message: RpcMessage.FromClientEncoded): Effect.Effect<void> =>
@@ -86,6 +101,7 @@ export const makeProtocol: Effect.Effect<
         Effect.sync(() => {
           const client = clients.get(clientId)
           if (client === undefined) return
+          if (response._tag === "Exit") client.inFlight.delete(String(response.requestId))
           let encoded: Uint8Array | string | undefined
           try {
             encoded = client.parser.encode(response)
@@ -110,7 +126,8 @@ export const makeProtocol: Effect.Effect<
         parser: serialization.unsafeMake(),
         inbox: [],
         head: 0,
-        draining: false
+        draining: false,
+        inFlight: new Set()
       })
       clientIds.add(connection.id)
     },
@@ -135,7 +152,16 @@ export const makeProtocol: Effect.Effect<
           return
         }
       }
-      for (const message of decoded) client.inbox.push(message as RpcMessage.FromClientEncoded)
+      for (const message of decoded as ReadonlyArray<RpcMessage.FromClientEncoded>) {
+        if (message._tag === "Request") {
+          if (client.inFlight.size >= maxInFlight) {
+            reject(client, tooManyInFlight, CloseCode.PolicyViolation)
+            return
+          }
+          client.inFlight.add(String(message.id))
+        }
+        client.inbox.push(message)
+      }
       if (!client.draining) {
         client.draining = true
         runFork(drain(client))
@@ -152,5 +178,9 @@ export const makeProtocol: Effect.Effect<
 })
 
 /** RpcServer.Protocol served by the UwsServer's WebSocket endpoint. */
-export const layerProtocol: Layer.Layer<RpcServer.Protocol, never, UwsServer | RpcSerialization.RpcSerialization> =
-  Layer.scoped(RpcServer.Protocol, makeProtocol)
+export const layerProtocolWith = (
+  options: ProtocolOptions
+): Layer.Layer<RpcServer.Protocol, never, UwsServer | RpcSerialization.RpcSerialization> =>
+  Layer.scoped(RpcServer.Protocol, makeProtocol(options))
+
+export const layerProtocol = layerProtocolWith({})
