@@ -12,6 +12,7 @@
 import * as RpcMessage from "@effect/rpc/RpcMessage"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { constVoid } from "effect/Function"
 import * as Layer from "effect/Layer"
@@ -44,7 +45,14 @@ export const makeProtocol: Effect.Effect<
   const server = yield* UwsServer
   const serialization = yield* RpcSerialization.RpcSerialization
   const disconnects = yield* Mailbox.make<number>()
-  const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+  // Deliveries run with an empty context: RpcServer merges the delivering fiber's context into every request
+  // fiber it starts (and keeps that fiber for as long as the request runs), and nothing there needs this layer's.
+  const runtime = yield* Effect.runtime<never>()
+  const runFork = Runtime.runFork(Runtime.make({
+    context: Context.empty(),
+    fiberRefs: runtime.fiberRefs,
+    runtimeFlags: runtime.runtimeFlags
+  }))
   const clients = new Map<number, Client>()
   const clientIds = new Set<number>()
 
