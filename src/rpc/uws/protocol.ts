@@ -24,7 +24,6 @@ import { CloseCode, type Connection } from "./Connection.js"
 
 interface Client {
   readonly connection: Connection
-  readonly parser: RpcSerialization.Parser
   /** Decoded messages waiting to be handed to RpcServer, in arrival order. */
   inbox: Array<RpcMessage.FromClientEncoded>
   head: number
@@ -54,13 +53,18 @@ export const makeProtocol: Effect.Effect<
     runtimeFlags: runtime.runtimeFlags
   }))
   const clients = new Map<number, Client>()
+  // No parser per connection (with its encoder's closures it was a good part of an idle session). Encoding keeps
+  // no state between messages, so one encoder serves every connection. A frame is decoded by a fresh parser of
+  // its own: a parser carries the unfinished tail of one input into the next, and a frame is a whole message.
+  const encoder = serialization.unsafeMake()
+  const decode = (data: Uint8Array): ReadonlyArray<unknown> => serialization.unsafeMake().decode(data)
   const clientIds = new Set<number>()
 
   let writeRequest!: (clientId: number, message: RpcMessage.FromClientEncoded) => Effect.Effect<void>
 
   const reject = (client: Client): void => {
     if (client.connection.closed) return
-    const encoded = client.parser.encode(RpcMessage.ResponseDefectEncoded(malformedMessage))
+    const encoded = encoder.encode(RpcMessage.ResponseDefectEncoded(malformedMessage))
     if (encoded !== undefined) client.connection.write(encoded)
     client.connection.close(CloseCode.InvalidPayload, malformedMessage)
   }
@@ -96,9 +100,9 @@ export const makeProtocol: Effect.Effect<
           if (client === undefined) return
           let encoded: Uint8Array | string | undefined
           try {
-            encoded = client.parser.encode(response)
+            encoded = encoder.encode(response)
           } catch (cause) {
-            encoded = client.parser.encode(RpcMessage.ResponseDefectEncoded(cause))
+            encoded = encoder.encode(RpcMessage.ResponseDefectEncoded(cause))
           }
           if (encoded !== undefined) client.connection.write(encoded)
         }),
@@ -115,7 +119,6 @@ export const makeProtocol: Effect.Effect<
     onOpen: (connection) => {
       clients.set(connection.id, {
         connection,
-        parser: serialization.unsafeMake(),
         inbox: [],
         head: 0,
         draining: false
@@ -127,7 +130,7 @@ export const makeProtocol: Effect.Effect<
       if (client === undefined) return
       let decoded: ReadonlyArray<unknown>
       try {
-        decoded = client.parser.decode(data)
+        decoded = decode(data)
       } catch {
         reject(client)
         return
