@@ -4,11 +4,12 @@
  * open and ready. From that the session registry derives presence and delivers it to the counterparts: a host's
  * devices see their own customers, a customer sees its own host, nobody sees anybody else.
  */
-import { Context, Effect, Layer, Mailbox, Option } from "effect"
+import { Context, Effect, Layer, type Mailbox, Option } from "effect"
 import { toBase64Url } from "../crypto/bytes.js"
 import type { AccountId, CustomerId, HostId } from "../domain/ids.js"
 import { EventsStarted, type LiveEvent, PresenceChanged } from "../domain/liveEvents.js"
 import type { Principal } from "./ConfigFiles.js"
+import { EventQueue } from "./EventQueue.js"
 
 /** A device that does not read its events falls this far behind before the server drops it. */
 const EVENT_QUEUE_CAPACITY = 1024
@@ -27,8 +28,8 @@ interface Session {
   nonce: string | undefined
   principal: Principal | undefined
   ready: boolean
-  /** The events for this connection's subscription. A Mailbox, not a Stream: far less per idle session. */
-  events: Mailbox.Mailbox<LiveEvent> | undefined
+  /** The events for this connection's subscription. Not a Stream nor a Mailbox: far less per idle session. */
+  events: EventQueue<LiveEvent> | undefined
 }
 
 export const accountOf = (principal: Principal): AccountId =>
@@ -165,14 +166,14 @@ export const SessionsLive = Layer.effect(
         }),
       principal: (clientId) => Effect.sync(() => Option.fromNullable(sessions.get(clientId)?.principal)),
       subscribe: (clientId) =>
-        Effect.gen(function*() {
+        Effect.sync(() => {
           const session = sessionOf(clientId)
-          if (session.events) yield* session.events.end
-          const events = yield* Mailbox.make<LiveEvent>({ capacity: EVENT_QUEUE_CAPACITY })
+          session.events?.unsafeEnd()
+          const events = new EventQueue<LiveEvent>(EVENT_QUEUE_CAPACITY)
           session.events = events
           events.unsafeOffer(new EventsStarted())
           if (session.principal) for (const event of snapshot(session.principal)) events.unsafeOffer(event)
-          return events as Mailbox.ReadonlyMailbox<LiveEvent>
+          return events satisfies Mailbox.ReadonlyMailbox<LiveEvent>
         }),
       setReady: (clientId, ready) =>
         Effect.suspend(() => {

@@ -50,7 +50,9 @@ export const ServerLive = (settings: ServerSettings) => {
     CallRelayLive.pipe(Layer.provide(ConferenceCallsLive), Layer.provide(conferences)),
     conferences
   ).pipe(Layer.provide(CallsLive), Layer.provideMerge(SessionsLive))
-  const rpc = RpcServer.layer(TesseraRpcs).pipe(Layer.provide(HandlersLive), Layer.provide(AttemptLimiterLive))
+  // No span per request: nothing here traces, and a live.events subscription would keep its span (with its
+  // attributes, links and the fiber frames that end it) for the whole life of the connection.
+  const rpc = RpcServer.layer(TesseraRpcs, { disableTracing: true }).pipe(Layer.provide(HandlersLive), Layer.provide(AttemptLimiterLive))
   return Layer.mergeAll(rpc, HttpRoutesLive, LiveReactionsLive).pipe(
     Layer.provideMerge(live),
     Layer.provideMerge(control),

@@ -16,6 +16,7 @@
 import * as RpcMessage from "@effect/rpc/RpcMessage"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import { constVoid } from "effect/Function"
 import * as Layer from "effect/Layer"
@@ -27,7 +28,6 @@ import { CloseCode, type Connection } from "./Connection.js"
 
 interface Client {
   readonly connection: Connection
-  readonly parser: RpcSerialization.Parser
   /** Decoded messages waiting to be handed to RpcServer, in arrival order. */
   inbox: Array<RpcMessage.FromClientEncoded>
   head: number
@@ -59,15 +59,27 @@ export const makeProtocol = (options: ProtocolOptions = {}): Effect.Effect<
   const server = yield* UwsServer
   const serialization = yield* RpcSerialization.RpcSerialization
   const disconnects = yield* Mailbox.make<number>()
-  const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+  // Deliveries run with an empty context: RpcServer merges the delivering fiber's context into every request
+  // fiber it starts (and keeps that fiber for as long as the request runs), and nothing there needs this layer's.
+  const runtime = yield* Effect.runtime<never>()
+  const runFork = Runtime.runFork(Runtime.make({
+    context: Context.empty(),
+    fiberRefs: runtime.fiberRefs,
+    runtimeFlags: runtime.runtimeFlags
+  }))
   const clients = new Map<number, Client>()
+  // No parser per connection (with its encoder's closures it was a good part of an idle session). Encoding keeps
+  // no state between messages, so one encoder serves every connection. A frame is decoded by a fresh parser of
+  // its own: a parser carries the unfinished tail of one input into the next, and a frame is a whole message.
+  const encoder = serialization.unsafeMake()
+  const decode = (data: Uint8Array): ReadonlyArray<unknown> => serialization.unsafeMake().decode(data)
   const clientIds = new Set<number>()
 
   let writeRequest!: (clientId: number, message: RpcMessage.FromClientEncoded) => Effect.Effect<void>
 
   const reject = (client: Client, reason = malformedMessage, code: number = CloseCode.InvalidPayload): void => {
     if (client.connection.closed) return
-    const encoded = client.parser.encode(RpcMessage.ResponseDefectEncoded(reason))
+    const encoded = encoder.encode(RpcMessage.ResponseDefectEncoded(reason))
     if (encoded !== undefined) client.connection.write(encoded)
     client.connection.close(code, reason)
   }
@@ -104,9 +116,9 @@ export const makeProtocol = (options: ProtocolOptions = {}): Effect.Effect<
           if (response._tag === "Exit") client.inFlight.delete(String(response.requestId))
           let encoded: Uint8Array | string | undefined
           try {
-            encoded = client.parser.encode(response)
+            encoded = encoder.encode(response)
           } catch (cause) {
-            encoded = client.parser.encode(RpcMessage.ResponseDefectEncoded(cause))
+            encoded = encoder.encode(RpcMessage.ResponseDefectEncoded(cause))
           }
           if (encoded !== undefined) client.connection.write(encoded)
         }),
@@ -123,7 +135,6 @@ export const makeProtocol = (options: ProtocolOptions = {}): Effect.Effect<
     onOpen: (connection) => {
       clients.set(connection.id, {
         connection,
-        parser: serialization.unsafeMake(),
         inbox: [],
         head: 0,
         draining: false,
@@ -136,7 +147,7 @@ export const makeProtocol = (options: ProtocolOptions = {}): Effect.Effect<
       if (client === undefined) return
       let decoded: ReadonlyArray<unknown>
       try {
-        decoded = client.parser.decode(data)
+        decoded = decode(data)
       } catch {
         reject(client)
         return
