@@ -16,10 +16,35 @@ export const RelayObjectId = Text(64)
 export const MediaKind = Schema.Literal("audio", "video")
 export type MediaKind = typeof MediaKind.Type
 
-/** Codec or header-extension parameters (fmtp): a few short names with short values. */
-const CodecParameters = Schema.Record({ key: Schema.String.pipe(Schema.maxLength(64)), value: Schema.Union(Schema.String.pipe(Schema.maxLength(256)), Schema.Number) }).pipe(
+/**
+ * Codec or header-extension parameters (fmtp): a few short names with short values. Numbers are finite: NaN or
+ * Infinity would pass mediasoup and then turn into null on the way to every consumer of the track.
+ */
+const CodecParameters = Schema.Record({ key: Schema.String.pipe(Schema.maxLength(64)), value: Schema.Union(Schema.String.pipe(Schema.maxLength(256)), Schema.Finite) }).pipe(
   Schema.filter((record) => Object.keys(record).length <= 16, { message: () => "at most 16 codec parameters" })
 )
+
+/** The scalability modes of W3C WebRTC-SVC; mediasoup would take any "L<n>T<n>" and fail every consumer later. */
+const ScalabilityMode = Schema.String.pipe(
+  Schema.pattern(/^(L[1-3]T[1-3](h|_KEY|_KEY_SHIFT)?|S[1-3]T[1-3]h?)$/, { message: () => "a WebRTC-SVC scalability mode" })
+)
+
+const isRtx = (mimeType: string) => mimeType.toLowerCase().endsWith("/rtx")
+
+/**
+ * An RTX codec's `apt` names the payload type of another, non-RTX codec of the same list (mediasoup crashes on
+ * one that names itself or nothing).
+ */
+const rtxAssociated = <C extends { readonly mimeType: string; readonly parameters?: { readonly [k: string]: unknown } }>(
+  codecs: ReadonlyArray<C>,
+  payloadTypeOf: (codec: C) => number | undefined
+): boolean =>
+  codecs.every((codec) => {
+    if (!isRtx(codec.mimeType)) return true
+    const apt = codec.parameters?.["apt"]
+    return typeof apt === "number" &&
+      codecs.some((other) => !isRtx(other.mimeType) && payloadTypeOf(other) === apt)
+  })
 
 const RtcpFeedback = Schema.Struct({ type: Text(32), parameter: optional(Schema.String.pipe(Schema.maxLength(32))) })
 
@@ -45,7 +70,7 @@ const RtpEncodingParameters = Schema.Struct({
   codecPayloadType: optional(PayloadType),
   rtx: optional(Schema.Struct({ ssrc: UInt32 })),
   dtx: optional(Schema.Boolean),
-  scalabilityMode: optional(Text(32)),
+  scalabilityMode: optional(ScalabilityMode),
   maxBitrate: optional(Schema.Int.pipe(Schema.between(0, 100_000_000)))
 })
 
@@ -56,7 +81,9 @@ export const RtpParameters = Schema.Struct({
   headerExtensions: optional(Schema.Array(RtpHeaderExtensionParameters).pipe(Schema.maxItems(16))),
   encodings: optional(Schema.Array(RtpEncodingParameters).pipe(Schema.maxItems(4))),
   rtcp: optional(Schema.Struct({ cname: optional(Text(256)), reducedSize: optional(Schema.Boolean) }))
-})
+}).pipe(Schema.filter((parameters) => rtxAssociated(parameters.codecs, (codec) => codec.payloadType), {
+  message: () => "every RTX codec's apt must name the payload type of another codec in the list"
+}))
 export type RtpParameters = typeof RtpParameters.Type
 
 const RtpCodecCapability = Schema.Struct({
@@ -81,7 +108,9 @@ const RtpHeaderExtension = Schema.Struct({
 export const RtpCapabilities = Schema.Struct({
   codecs: optional(Schema.Array(RtpCodecCapability).pipe(Schema.maxItems(32))),
   headerExtensions: optional(Schema.Array(RtpHeaderExtension).pipe(Schema.maxItems(32)))
-})
+}).pipe(Schema.filter((capabilities) => rtxAssociated(capabilities.codecs ?? [], (codec) => codec.preferredPayloadType), {
+  message: () => "every RTX codec's apt must name the preferred payload type of another codec in the list"
+}))
 export type RtpCapabilities = typeof RtpCapabilities.Type
 
 export const DtlsParameters = Schema.Struct({

@@ -13,7 +13,7 @@
  * Who may join is decided by the caller (`admit`), inside the room's lock, so that a room cannot outlive the call
  * that admitted it. Rooms exist in memory only; nothing about them (ids, addresses, SDP, ICE) is stored or logged.
  */
-import { Effect, Layer, Option, Queue, RcMap } from "effect"
+import { Effect, Layer, Option, Queue, RcMap, Schema } from "effect"
 import type { types } from "mediasoup"
 import { makeFifoLock } from "../actors/FifoLock.js"
 import { Sessions } from "../actors/Sessions.js"
@@ -31,6 +31,7 @@ import type {
   RtpCapabilities,
   RtpParameters
 } from "./RelayParameters.js"
+import { RtpParameters as RtpParametersSchema } from "./RelayParameters.js"
 import { type WorkerChange, WorkerPool } from "./WorkerPool.js"
 
 export type RoomId = CallId
@@ -273,14 +274,16 @@ const make = Effect.gen(function*() {
         }
         const consumer = yield* request(room, () =>
           participant.receive.consume({ producerId, rtpCapabilities: capabilities, paused: true }))
+        // What goes back must be what the contract says (it is encoded with the same schema); a consumer whose
+        // parameters are not, is not kept.
+        const rtpParameters = Schema.decodeUnknownOption(RtpParametersSchema)(plainData(consumer.rtpParameters))
+        if (Option.isNone(rtpParameters)) {
+          consumer.close()
+          return yield* new InvalidRequest({ reason: "this track cannot be received: its parameters are not valid" })
+        }
         participant.consumers.set(consumer.id, consumer)
         consumer.observer.once("close", () => participant.consumers.delete(consumer.id))
-        return {
-          id: consumer.id,
-          producerId,
-          kind: consumer.kind,
-          rtpParameters: plainData<RtpParameters>(consumer.rtpParameters)
-        } satisfies RelayConsumer
+        return { id: consumer.id, producerId, kind: consumer.kind, rtpParameters: rtpParameters.value } satisfies RelayConsumer
       }))
 
   const resumeConsumer = (roomId: RoomId, clientId: number, consumerId: string) =>

@@ -255,6 +255,29 @@ layer(Layer.merge(ServerLive(), Sdk.NodeWebSocket), { excludeTestServices: true,
           dtlsParameters: { fingerprints: [{ algorithm: "sha-256", value: "A".repeat(1000) }] }
         }, "fingerprints"],
         ["relay.consume", { callId, producerId: "p".repeat(65), rtpCapabilities: {} }, "producerId"],
+        // Values mediasoup would take and then fail every consumer of the track with (or crash on).
+        ["relay.produce", { callId, kind: "audio", rtpParameters: { codecs: [{ ...codec, parameters: { x: Number.NaN } }] } }, "Finite"],
+        ["relay.produce", { callId, kind: "audio", rtpParameters: { codecs: [{ ...codec, parameters: { x: Number.POSITIVE_INFINITY } }] } }, "Finite"],
+        ["relay.produce", {
+          callId,
+          kind: "video",
+          rtpParameters: { codecs: [{ mimeType: "video/VP8", payloadType: 96, clockRate: 90000 }], encodings: [{ ssrc: 1, scalabilityMode: "S99T99" }] }
+        }, "scalability mode"],
+        ["relay.produce", {
+          callId,
+          kind: "video",
+          rtpParameters: {
+            codecs: [
+              { mimeType: "video/VP8", payloadType: 96, clockRate: 90000 },
+              { mimeType: "video/rtx", payloadType: 97, clockRate: 90000, parameters: { apt: 97 } }
+            ]
+          }
+        }, "apt must name"],
+        ["relay.consume", {
+          callId,
+          producerId: "p",
+          rtpCapabilities: { codecs: [{ kind: "video", mimeType: "video/rtx", preferredPayloadType: 97, clockRate: 90000, parameters: { apt: 96 } }] }
+        }, "apt must name"],
         ["relay.restartIce", { callId, direction: "sideways" }, "direction"],
         ["relay.join", { callId: "../../etc/passwd" }, "callId"]
       ]

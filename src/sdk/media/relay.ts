@@ -230,7 +230,11 @@ export const startRelay = (options: RelayPathOptions): Effect.Effect<RelayPath, 
       Effect.gen(function*() {
         if (s.consumers.has(producerId)) return
         // A track that is gone already (a stale event, a restart in between) is skipped: later events say more.
-        const offered = yield* Effect.option(rpc.relay.consume({ callId, producerId, rtpCapabilities: s.device.recvRtpCapabilities as never }))
+        // So is one the server cannot offer in a form this side can read (a defect, not a typed error).
+        const offered = yield* rpc.relay.consume({ callId, producerId, rtpCapabilities: s.device.recvRtpCapabilities as never }).pipe(
+          Effect.option,
+          Effect.catchAllDefect(() => Effect.succeedNone)
+        )
         if (Option.isNone(offered)) return
         const { id, kind, rtpParameters } = offered.value
         const consumer = yield* clientStep(() =>
@@ -387,6 +391,9 @@ export const startRelay = (options: RelayPathOptions): Effect.Effect<RelayPath, 
     yield* Queue.take(commands).pipe(
       Effect.flatMap(handle),
       Effect.forever,
+      // A defect (a bug, or input from the relay that nothing here expected) ends the media like a failed step,
+      // so that the call is told instead of the path silently doing nothing more.
+      Effect.catchAllDefect(() => Effect.fail(new RelayStepFailed({ reason: "negotiation" }))),
       Effect.catchAll((e) =>
         Effect.zipRight(session ? retire(session) : Effect.void, events.failed(e.reason))
       ),
