@@ -193,6 +193,23 @@ describe("uWS transport", () => {
       yield* greedy.send(new Uint8Array(Buffer.concat(Array.from({ length: 9 }, (_, i) => request(i + 1, "Ticks")))))
       expect(yield* greedy.closed).toBe(CloseCode.PolicyViolation)
       expect(messages(greedy)).toContainEqual({ _tag: "Defect", defect: "Too many requests in flight" })
+      // Nor may an id be reused while its request is in flight, written the same or otherwise ("07" is 7): the
+      // server would queue the second behind the first without counting it.
+      for (const again of ["5", "05"]) {
+        const reuser = yield* rawPeer(url)
+        yield* reuser.send(request(5, "Ticks"))
+        yield* reuser.send(wire.encode({ _tag: "Request", id: again, tag: "Echo", payload: { text: "queued" }, headers: [] }) as Uint8Array)
+        expect(yield* reuser.closed).toBe(CloseCode.PolicyViolation)
+        expect(messages(reuser)).toContainEqual({ _tag: "Defect", defect: "Request id already in flight" })
+      }
+      // Once answered, an id may come again (as a stock client's counter never does, but nothing is queued by it).
+      for (let round = 0; round < 3; round++) {
+        yield* patient.send(request(100, "Echo", { text: "reused" }))
+        yield* answerTo(patient, 100)
+        while (messages(patient).filter((m) => m["_tag"] === "Exit" && m["requestId"] === "100").length <= round) {
+          yield* Effect.sleep("5 millis")
+        }
+      }
       // The other connections are unaffected.
       const other = yield* connectClient(url)
       expect(yield* other.Echo({ text: "still here" })).toBe("still here")

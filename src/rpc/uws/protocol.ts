@@ -11,8 +11,9 @@
 // connection stays open.
 //
 // A connection may have at most `maxRequestsInFlight` requests (default 256) that the server has not yet answered
-// (streams count until they end). A stock client stays far below; one that pipelines past the bound gets a
-// `Defect` and close code 1008, so that no one connection can queue unbounded work on the server.
+// (streams count until they end), and may not reuse the id of one of them. A stock client stays far below and
+// never reuses an id; one that does either gets a `Defect` and close code 1008, so that no one connection can queue
+// unbounded work on the server.
 import * as RpcMessage from "@effect/rpc/RpcMessage"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
@@ -39,6 +40,17 @@ interface Client {
 
 export const DEFAULT_MAX_REQUESTS_IN_FLIGHT = 256
 const tooManyInFlight = "Too many requests in flight"
+const idInFlight = "Request id already in flight"
+
+/** A request id as RpcServer reads it (a bigint), so that the ids it answers match the ones counted here. */
+const canonicalId = (id: unknown): string => {
+  try {
+    return BigInt(id as string).toString()
+  } catch {
+    // RpcServer refuses it as well (that connection is then closed as malformed); counted under its text meanwhile.
+    return String(id)
+  }
+}
 
 const malformedMessage = "Malformed RPC message"
 
@@ -169,7 +181,14 @@ export const makeProtocol = (options: ProtocolOptions = {}): Effect.Effect<
             reject(client, tooManyInFlight, CloseCode.PolicyViolation)
             return
           }
-          client.inFlight.add(String(message.id))
+          // RpcServer makes a request wait for an earlier one with the same id ("7" and "07" are one to it): an
+          // id reused while in flight would queue work that no bound counts, and a stock client never does it.
+          const id = canonicalId(message.id)
+          if (client.inFlight.has(id)) {
+            reject(client, idInFlight, CloseCode.PolicyViolation)
+            return
+          }
+          client.inFlight.add(id)
         }
         client.inbox.push(message)
       }
