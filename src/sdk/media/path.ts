@@ -4,7 +4,7 @@
  * reports its connection state and its end through `events`, and CallMedia decides what follows (the relay after
  * a failed peer-to-peer attempt, or the end of the call's media).
  */
-import type { Effect } from "effect"
+import { Effect, type Scope } from "effect"
 import type { MediaFailureReason } from "./errors.js"
 import type { MediaKind } from "./frameProtection.js"
 import type { RtpFigures } from "./stats.js"
@@ -42,4 +42,24 @@ export interface MediaPath {
   readonly replaceTrack: (kind: MediaKind, track: MediaStreamTrack) => Effect.Effect<void, unknown>
   /** Figures of the path's RTP, summed per kind. */
   readonly figures: Effect.Effect<Readonly<Record<MediaKind, RtpFigures>>>
+}
+
+/**
+ * Calls `onChange` whenever the network may have changed under the page (the browser is back online, or
+ * `navigator.connection` says the connection changed), for as long as the scope lives; where neither exists
+ * (Node, some browsers), never.
+ */
+export const onNetworkChange = (onChange: () => void): Effect.Effect<void, never, Scope.Scope> => {
+  const network = (globalThis.navigator as { connection?: EventTarget } | undefined)?.connection
+  return Effect.acquireRelease(
+    Effect.sync(() => {
+      globalThis.addEventListener?.("online", onChange)
+      network?.addEventListener("change", onChange)
+    }),
+    () =>
+      Effect.sync(() => {
+        globalThis.removeEventListener?.("online", onChange)
+        network?.removeEventListener("change", onChange)
+      })
+  )
 }

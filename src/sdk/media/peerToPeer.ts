@@ -11,7 +11,7 @@ import { Effect, Queue, type Scope } from "effect"
 import type { Role } from "../../crypto/session.js"
 import { MediaConnectionFailed } from "./errors.js"
 import type { MediaKind } from "./frameProtection.js"
-import type { MediaPath, PathContext } from "./path.js"
+import { type MediaPath, onNetworkChange, type PathContext } from "./path.js"
 import type { MediaSignal } from "./signalling.js"
 import { noFigures, rtpFigures } from "./stats.js"
 
@@ -97,18 +97,7 @@ export const startPeerToPeer = (options: PeerToPeerOptions): Effect.Effect<PeerT
       else if (wasConnected && (state === "disconnected" || state === "failed")) requestIceRestart()
       events.connection(state)
     }
-    const network = (globalThis.navigator as { connection?: EventTarget } | undefined)?.connection
-    yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        globalThis.addEventListener?.("online", requestIceRestart)
-        network?.addEventListener("change", requestIceRestart)
-      }),
-      () =>
-        Effect.sync(() => {
-          globalThis.removeEventListener?.("online", requestIceRestart)
-          network?.removeEventListener("change", requestIceRestart)
-        })
-    )
+    yield* onNetworkChange(requestIceRestart)
     pc.onicecandidate = (event) => {
       const c = event.candidate
       if (!c || !c.candidate) return

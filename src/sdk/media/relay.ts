@@ -21,7 +21,7 @@ import type { RelayJoined, RelayTransportParameters } from "../../media/RelayPar
 import type { DeviceSession } from "../DeviceSession.js"
 import type { MediaFailureReason } from "./errors.js"
 import type { MediaKind } from "./frameProtection.js"
-import type { MediaPath, PathContext } from "./path.js"
+import { type MediaPath, onNetworkChange, type PathContext } from "./path.js"
 import { addFigures, noFigures, rtpFigures, type RtpFigures } from "./stats.js"
 
 /** What the relay path needs of a signed-in device: its RPCs and its live events. */
@@ -170,18 +170,7 @@ export const startRelay = (options: RelayPathOptions): Effect.Effect<RelayPath, 
       restartQueued = true
       Queue.unsafeOffer(commands, { _tag: "RestartIce" })
     }
-    const network = (globalThis.navigator as { connection?: EventTarget } | undefined)?.connection
-    yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        globalThis.addEventListener?.("online", requestIceRestart)
-        network?.addEventListener("change", requestIceRestart)
-      }),
-      () =>
-        Effect.sync(() => {
-          globalThis.removeEventListener?.("online", requestIceRestart)
-          network?.removeEventListener("change", requestIceRestart)
-        })
-    )
+    yield* onNetworkChange(requestIceRestart)
 
     // A failed transport gets the grace to recover: through an ICE restart, or, when its worker died, the relay's
     // restart (the transport may fail before the server has re-created the room and says RelayRestarted).
