@@ -11,15 +11,12 @@
  *   - a page without encoded transforms refuses the conference before it captures anything.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { BrowserContext, Page } from "playwright-core"
-import { Enrollment } from "../../src/actors/Enrollment.js"
-import { AccountsLive } from "../../src/server/Accounts.js"
-import { readServerSettings } from "../../src/server/Config.js"
 import { type BrowserPage, openBrowserPage } from "../support/browser.js"
-import { startTestServer, type TestServer } from "../support/server.js"
+import { enrollHostOn, startTestServer, type TestServer } from "../support/server.js"
 import type { ConferenceDevicePageApi, ConferencePageReport, Outcome } from "./conference-entry.js"
 
 declare const tesseraConferenceDevice: ConferenceDevicePageApi
@@ -41,15 +38,6 @@ let anna: Page
 let ben: Page
 const customerIds: Record<"anna" | "ben", string> = { anna: "", ben: "" }
 const contexts: Array<BrowserContext> = []
-
-/** As `tessera host enroll` does: the server's account layer on the same database and master key. */
-const enrollHost = (s: TestServer) =>
-  Effect.gen(function*() {
-    const settings = yield* Effect.orDie(readServerSettings)
-    return yield* Effect.flatMap(Enrollment, (e) => e.enrollHost()).pipe(
-      Effect.provide(AccountsLive(settings, { migrate: false, maxConnections: 1 }))
-    )
-  }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(s.env)))), Effect.orDie, Effect.scoped)
 
 const done = <A extends object>(outcome: Outcome<A>, what: string): A => {
   if ("error" in outcome) throw new Error(`${what} failed: ${outcome.error}`)
@@ -110,7 +98,7 @@ beforeAll(async () => {
     return p
   }
   ;[host, anna, ben] = await Promise.all([page(), page(), page()])
-  const { code } = await Effect.runPromise(enrollHost(server))
+  const code = await Effect.runPromise(enrollHostOn(server.env))
   await host.evaluate(({ url, code }) => tesseraConferenceDevice.enrollHost(url, code), { url: server.url, code })
   for (const [name, customer] of [["anna", anna], ["ben", ben]] as const) {
     const { customerId, activationCode } = await host.evaluate((n) => tesseraConferenceDevice.addCustomer(n), name)

@@ -13,19 +13,16 @@
  * The server's worker binary is a wrapper script around the real one, so the last test can keep it from starting.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { BrowserContext, Page } from "playwright-core"
-import { Enrollment } from "../../src/actors/Enrollment.js"
 import { locateWorkerBinary } from "../../src/media/WorkerBinary.js"
 import type { CallMediaStats } from "../../src/sdk/media/index.js"
-import { AccountsLive } from "../../src/server/Accounts.js"
-import { readServerSettings } from "../../src/server/Config.js"
 import { openBrowserPage, type BrowserPage } from "../support/browser.js"
-import { startTestServer, type TestServer } from "../support/server.js"
+import { enrollHostOn, startTestServer, type TestServer } from "../support/server.js"
 import type { CallOptions, CallOutcome, RelayDevicePageApi } from "./relay-entry.js"
 
 declare const tesseraRelayDevice: RelayDevicePageApi
@@ -50,15 +47,6 @@ let host: Page
 let customer: Page
 let customerId: string
 const contexts: Array<BrowserContext> = []
-
-/** As `tessera host enroll` does: the server's account layer on the same database and master key. */
-const enrollHost = (s: TestServer) =>
-  Effect.gen(function*() {
-    const settings = yield* Effect.orDie(readServerSettings)
-    return yield* Effect.flatMap(Enrollment, (e) => e.enrollHost()).pipe(
-      Effect.provide(AccountsLive(settings, { migrate: false, maxConnections: 1 }))
-    )
-  }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(s.env)))), Effect.orDie, Effect.scoped)
 
 /** A worker binary that is the real one, unless the test has blocked it (then it exits at once, as a broken one). */
 const workerWrapper = (dir: string, real: string): string => {
@@ -115,7 +103,7 @@ beforeAll(async () => {
     return p
   }
   ;[host, customer] = await Promise.all([page(), page()])
-  const { code } = await Effect.runPromise(enrollHost(server))
+  const code = await Effect.runPromise(enrollHostOn(server.env))
   const enrolled = await host.evaluate(({ url, code }) => tesseraRelayDevice.enrollHost(url, code), { url: server.url, code })
   customerId = enrolled.customerId
   await customer.evaluate(({ url, code }) => tesseraRelayDevice.activate(url, code), { url: server.url, code: enrolled.activationCode })

@@ -6,16 +6,13 @@
  * the safety codes agree, and what the server relayed and printed carries no SDP.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { BrowserContext, Page } from "playwright-core"
-import { Enrollment } from "../../src/actors/Enrollment.js"
 import type { CallMediaStats } from "../../src/sdk/media/index.js"
-import { AccountsLive } from "../../src/server/Accounts.js"
-import { readServerSettings } from "../../src/server/Config.js"
 import { openBrowserPage, type BrowserPage } from "../support/browser.js"
-import { startTestServer, type TestServer } from "../support/server.js"
+import { enrollHostOn, startTestServer, type TestServer } from "../support/server.js"
 import type { DevicePageApi } from "./device-entry.js"
 
 declare const tesseraDevice: DevicePageApi
@@ -30,15 +27,6 @@ let serverScope: Scope.CloseableScope
 let server: TestServer
 let browser: BrowserPage
 const contexts: Array<BrowserContext> = []
-
-/** As `tessera host enroll` does: the server's account layer on the same database and master key. */
-const enrollHost = (s: TestServer) =>
-  Effect.gen(function*() {
-    const settings = yield* Effect.orDie(readServerSettings)
-    return yield* Effect.flatMap(Enrollment, (e) => e.enrollHost()).pipe(
-      Effect.provide(AccountsLive(settings, { migrate: false, maxConnections: 1 }))
-    )
-  }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(s.env)))), Effect.orDie, Effect.scoped)
 
 beforeAll(async () => {
   serverScope = Effect.runSync(Scope.make())
@@ -66,7 +54,7 @@ const stats = (page: Page): Promise<CallMediaStats> => page.evaluate(() => tesse
 
 describe("secured peer-to-peer call through the server, in Chromium", () => {
   it("host calls customer: the call is secured over the server, both sides decode video, the server saw no SDP", async () => {
-    const { code } = await Effect.runPromise(enrollHost(server))
+    const code = await Effect.runPromise(enrollHostOn(server.env))
     const [host, customer] = await Promise.all([devicePage(), devicePage()])
     const { customerId, activationCode } = await host.evaluate(
       ({ url, code }) => tesseraDevice.enrollHost(url, code),

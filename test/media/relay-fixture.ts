@@ -16,7 +16,6 @@ import { Rooms } from "../../src/media/Rooms.js"
 import { WorkerPool } from "../../src/media/WorkerPool.js"
 import { UwsServer } from "../../src/rpc/uws/server.js"
 import * as Sdk from "../../src/sdk/node.js"
-import { AccountsLive } from "../../src/server/Accounts.js"
 import { readServerSettings } from "../../src/server/Config.js"
 import { ServerLive } from "../../src/server/Server.js"
 import { testDatabaseUrl } from "../support/database.js"
@@ -64,15 +63,7 @@ export const inProcessServerWith = (extraEnv: Readonly<Record<string, string>>):
 
 export const inProcessServer: Effect.Effect<RelayServer, never, Scope.Scope> = inProcessServerWith({})
 
-/** `tessera host enroll` for a server process: the account layer on the same database and master key. */
-export const enrollHostOn = (env: Readonly<Record<string, string>>): Effect.Effect<string> =>
-  Effect.gen(function*() {
-    const settings = yield* readServerSettings
-    const { code } = yield* Effect.flatMap(Enrollment, (enrollment) => enrollment.enrollHost()).pipe(
-      Effect.provide(AccountsLive(settings, { migrate: false, maxConnections: 1 }))
-    )
-    return code
-  }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))), Effect.scoped, Effect.orDie)
+export { enrollHostOn } from "../support/server.js"
 
 export interface Party {
   readonly session: Sdk.DeviceSession

@@ -7,7 +7,7 @@
  *   const server = yield* startTestServer({ TESSERA_RING_SECONDS: "1" })
  *   yield* Sdk.enrollHostDevice(server.url, code, store)
  */
-import { Context, Data, Deferred, Duration, Effect, Layer } from "effect"
+import { ConfigProvider, Context, Data, Deferred, Duration, Effect, Layer } from "effect"
 import type * as Scope from "effect/Scope"
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -15,6 +15,9 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { Enrollment } from "../../src/actors/Enrollment.js"
+import { AccountsLive } from "../../src/server/Accounts.js"
+import { readServerSettings } from "../../src/server/Config.js"
 import { testDatabaseUrl } from "./database.js"
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url))
@@ -177,3 +180,16 @@ export class Server extends Context.Tag("test/Server")<Server, TestServer>() {}
 /** One server for a whole `layer(...)` block of tests. */
 export const ServerLive = (settings: Readonly<Record<string, string>> = {}): Layer.Layer<Server, ServerStartFailed> =>
   Layer.scoped(Server, startTestServer(settings))
+
+/**
+ * `tessera host enroll` for a server process: the account layer on the same database and master key (`env` of a
+ * TestServer); gives the one-time enrollment code.
+ */
+export const enrollHostOn = (env: Readonly<Record<string, string>>): Effect.Effect<string> =>
+  Effect.gen(function*() {
+    const settings = yield* readServerSettings
+    const { code } = yield* Effect.flatMap(Enrollment, (enrollment) => enrollment.enrollHost()).pipe(
+      Effect.provide(AccountsLive(settings, { migrate: false, maxConnections: 1 }))
+    )
+    return code
+  }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))), Effect.scoped, Effect.orDie)
