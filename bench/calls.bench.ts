@@ -7,15 +7,14 @@
 // SFrame; the first call of each mode is a warm-up and not counted. Both clocks are this machine's.
 //
 //   npx tsx bench/calls.bench.ts          prints one JSON object, writes bench/results/calls.json
-import { mkdirSync, writeFileSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { join } from "node:path"
 import type { Page } from "playwright-core"
 import { openDemoBrowser } from "../src/demo/media-browser.js"
 import type { CallOptions, MediaDevice } from "../src/demo/media-device.js"
 import { baseEnv, enrollHost, startServer, stopAll } from "../src/demo/media-processes.js"
+import { publishFigures } from "./results.js"
 
 declare const tesseraMediaDevice: MediaDevice
 
@@ -78,10 +77,7 @@ const main = async () => {
       call_setup_calls_per_mode: settings.measuredCalls,
       call_setup_poll_ms: settings.pollMs
     }
-    const resultsDir = join(dirname(fileURLToPath(import.meta.url)), "results")
-    mkdirSync(resultsDir, { recursive: true })
-    writeFileSync(join(resultsDir, "calls.json"), JSON.stringify(figures, null, 2) + "\n")
-    process.stdout.write(JSON.stringify(figures) + "\n")
+    publishFigures("calls", figures)
   } finally {
     await browser.close()
     await stopAll()

@@ -11,7 +11,6 @@
 // Both clocks are this machine's.
 //
 //   npx tsx bench/conference.bench.ts     prints one JSON object, writes bench/results/conference.json
-import { mkdirSync, writeFileSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -20,6 +19,7 @@ import type { Page } from "playwright-core"
 import { baseEnv, enrollHost, startServer, stopAll } from "../src/demo/media-processes.js"
 import type { ConferenceDevicePageApi, Outcome } from "../test/browser/conference-entry.js"
 import { openBrowserPage } from "../test/support/browser.js"
+import { publishFigures } from "./results.js"
 
 declare const tesseraConferenceDevice: ConferenceDevicePageApi
 
@@ -118,10 +118,7 @@ const main = async () => {
       conference_late_join_joins: settings.measuredJoins,
       conference_late_join_poll_ms: settings.pollMs
     }
-    const resultsDir = join(here, "results")
-    mkdirSync(resultsDir, { recursive: true })
-    writeFileSync(join(resultsDir, "conference.json"), JSON.stringify(figures, null, 2) + "\n")
-    process.stdout.write(JSON.stringify(figures) + "\n")
+    publishFigures("conference", figures)
   } finally {
     await browser.close()
     await stopAll()

@@ -13,7 +13,6 @@
  *
  * Run: npx tsx bench/crypto.bench.ts   (prints one JSON object, writes bench/results/crypto.json)
  */
-import { mkdirSync, writeFileSync } from "node:fs"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { CallerHandshake, HANDSHAKE_SUITES, respondToOffer, startCallerHandshake, type HandshakeParty } from "../src/crypto/handshake.js"
@@ -23,6 +22,7 @@ import { SFrameReceiver, SFrameSender, type SFrameCipherSuiteId } from "../src/c
 import type * as Crypto from "../src/crypto/index.js"
 import { buildOffer } from "../test/crypto/handshake-messages.js"
 import { openBrowserPage } from "../test/support/browser.js"
+import { publishFigures } from "./results.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -182,7 +182,4 @@ try {
   await browser.close()
 }
 
-const json = JSON.stringify(results)
-mkdirSync(path.join(here, "results"), { recursive: true })
-writeFileSync(path.join(here, "results", "crypto.json"), json + "\n")
-process.stdout.write(json + "\n")
+publishFigures("crypto", results)

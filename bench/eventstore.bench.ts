@@ -14,12 +14,12 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
-import { mkdirSync, writeFileSync } from "node:fs"
 import { replay, verifyChains } from "../src/eventstore/Audit.js"
 import { DatabaseLive } from "../src/eventstore/Database.js"
 import { EventStore, EventStoreLive } from "../src/eventstore/EventStore.js"
 import { canonicalJson, eventHash, ZERO_HASH } from "../src/eventstore/HashChain.js"
 import { testDatabaseUrl } from "../test/support/database.js"
+import { publishFigures } from "./results.js"
 
 const APPEND_STREAMS = 2_000
 const APPENDS_PER_STREAM = 6
@@ -145,7 +145,4 @@ const figures = await Effect.runPromise(
     )
   }))
 )
-const json = JSON.stringify(figures)
-mkdirSync(new URL("./results/", import.meta.url), { recursive: true })
-writeFileSync(new URL("./results/eventstore.json", import.meta.url), json + "\n")
-process.stdout.write(json + "\n")
+publishFigures("eventstore", figures)

@@ -23,8 +23,9 @@ import * as Effect from "effect/Effect"
 import type { types } from "mediasoup"
 import { execFileSync } from "node:child_process"
 import { createSocket, type Socket } from "node:dgram"
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { locateWorkerBinary } from "../src/media/WorkerBinary.js"
+import { publishFigures } from "./results.js"
 
 const STEPS = [50, 100, 200, 300, 400, 500, 700, 1000, 1500, 2000] as const
 const PACKETS_PER_S = 50
@@ -240,7 +241,4 @@ if (best) {
   figures["relay_cpu_us_per_forwarded_packet"] = Number(best.cpuUsPerPacket.toFixed(3))
   figures["relay_cpu_percent_per_forwarded_stream"] = Number((best.cpuPercent / best.n).toFixed(4))
 }
-const json = JSON.stringify(figures)
-mkdirSync(new URL("./results/", import.meta.url), { recursive: true })
-writeFileSync(new URL("./results/relay.json", import.meta.url), json + "\n")
-process.stdout.write(json + "\n")
+publishFigures("relay", figures)

@@ -24,11 +24,10 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { type ChildProcess, fork } from "node:child_process"
-import { mkdirSync, writeFileSync } from "node:fs"
 import { createServer } from "node:http"
-import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as UwsServer from "../src/rpc/UwsServer.js"
+import { publishFigures } from "./results.js"
 
 const Add = Rpc.make("Add", { payload: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
 class BenchGroup extends RpcGroup.make(Add) {}
@@ -296,10 +295,7 @@ const main = Effect.gen(function*() {
   for (const child of loaders) child.send({ _tag: "exit" } satisfies ParentMessage)
   figures.rpc_bench_in_flight = settings.loadProcesses * settings.connectionsPerProcess * settings.inFlightPerConnection
 
-  const file = join(dirname(self), "results", "rpc.json")
-  mkdirSync(dirname(file), { recursive: true })
-  writeFileSync(file, JSON.stringify(figures, null, 2) + "\n")
-  console.log(JSON.stringify(figures))
+  publishFigures("rpc", figures)
 })
 
 const [role, ...rest] = process.argv.slice(2)

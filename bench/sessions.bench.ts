@@ -38,7 +38,7 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { type ChildProcess, fork, spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -50,6 +50,7 @@ import { AccountsLive } from "../src/server/Accounts.js"
 import { readServerSettings } from "../src/server/Config.js"
 import { testDatabaseUrl } from "../test/support/database.js"
 import type { ClientCommand, ClientReply, Credentials } from "./sessions-client.js"
+import { publishFigures } from "./results.js"
 
 const settings = {
   sessions: Number(process.env["TESSERA_BENCH_SESSIONS"] ?? 10_000),
@@ -524,11 +525,7 @@ const main = async () => {
     // Other work on the machine slows the clients' signing and the server alike: the rates are only as good as this.
     figures.load_avg_1m_at_start = round(loadAtStart, 2)
     figures.load_avg_1m_at_end = round(loadavg()[0]!, 2)
-    const json = JSON.stringify(figures)
-    const file = join(benchDir, "results", "sessions.json")
-    mkdirSync(dirname(file), { recursive: true })
-    writeFileSync(file, JSON.stringify(figures, null, 2) + "\n")
-    process.stdout.write(json + "\n")
+    publishFigures("sessions", figures)
   } catch (error) {
     await cleanUp()
     throw error
